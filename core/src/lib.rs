@@ -1,0 +1,26 @@
+//! The Postgres-free core of clerk_sync: Svix signature verification and Clerk payload mapping.
+
+pub mod headers;
+pub mod rejection;
+pub mod secret;
+pub mod signature;
+
+pub use headers::{HeaderEntry, SignatureHeaders};
+pub use rejection::{HeaderKind, Rejection};
+pub use secret::{SecretError, SigningKey};
+pub use signature::{sign, verify, Verified, DEFAULT_TOLERANCE_S};
+
+/// Extracts the signature headers from forwarded header entries and verifies the delivery.
+pub fn verify_delivery<'a, I>(
+    entries: I,
+    body: &[u8],
+    keys: &[SigningKey],
+    now_s: i64,
+    tolerance_s: u64,
+) -> Result<Verified, Rejection>
+where
+    I: IntoIterator<Item = HeaderEntry<'a>>,
+{
+    let headers = SignatureHeaders::extract(entries)?;
+    verify(&headers, body, keys, now_s, tolerance_s)
+}
