@@ -1,1 +1,35 @@
+//! clerk_sync: Clerk webhooks verified and applied inside PostgreSQL.
+//!
+//! The logic lives in the Postgres-free `clerk_sync_core` crate; the modules here are the SQL glue.
 
+use pgrx::prelude::*;
+
+mod config;
+mod error;
+mod jsonb_headers;
+mod secrets;
+mod settings;
+#[cfg(any(test, feature = "pg_test"))]
+mod testing;
+mod verify;
+
+::pgrx::pg_module_magic!(name, version);
+
+pgrx::extension_sql_file!("../sql/schema.sql", name = "schema", requires = [settings::setting_is_valid, config::config_changed]);
+pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    config::register_invalidation();
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

@@ -3,11 +3,13 @@
 pub mod headers;
 pub mod rejection;
 pub mod secret;
+pub mod settings;
 pub mod signature;
 
 pub use headers::{HeaderEntry, SignatureHeaders};
 pub use rejection::{HeaderKind, Rejection};
 pub use secret::{SecretError, SigningKey};
+pub use settings::{SettingError, Settings};
 pub use signature::{sign, verify, Verified, DEFAULT_TOLERANCE_S};
 
 /// Extracts the signature headers from forwarded header entries and verifies the delivery.

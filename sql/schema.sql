@@ -1,0 +1,43 @@
+-- clerk_sync's own tables: signing secrets and settings.
+-- Both are kept by pg_dump, readable only by their owner, and every change to them tells each
+-- backend to reload its cached copy (see src/config.rs).
+
+DO $$
+BEGIN
+    IF pg_catalog.current_setting('server_encoding') <> 'UTF8' THEN
+        RAISE EXCEPTION 'clerk_sync needs a UTF8 database (this one is %)',
+            pg_catalog.current_setting('server_encoding')
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Webhook bodies are verified byte for byte; another encoding would change them. CREATE DATABASE ... ENCODING ''UTF8''.';
+    END IF;
+END
+$$;
+
+CREATE TABLE clerk_sync.secret (
+    label       text        PRIMARY KEY CHECK (label <> ''),
+    key         bytea       NOT NULL CHECK (octet_length(key) > 0),
+    fingerprint text        NOT NULL UNIQUE,
+    added_at    timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE clerk_sync.secret IS
+    'Svix signing secrets (decoded keys). A request verifies when it is signed by any of them. Manage with clerk_sync.add_secret / remove_secret.';
+
+CREATE TABLE clerk_sync.setting (
+    name  text PRIMARY KEY,
+    value text NOT NULL,
+    CONSTRAINT setting_is_valid CHECK (clerk_sync.setting_is_valid(name, value))
+);
+COMMENT ON TABLE clerk_sync.setting IS
+    'Settings that differ from their defaults. clerk_sync.settings() lists all of them.';
+
+REVOKE ALL ON clerk_sync.secret, clerk_sync.setting FROM PUBLIC;
+
+CREATE TRIGGER config_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON clerk_sync.secret
+    FOR EACH STATEMENT EXECUTE FUNCTION clerk_sync.config_changed();
+CREATE TRIGGER config_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON clerk_sync.setting
+    FOR EACH STATEMENT EXECUTE FUNCTION clerk_sync.config_changed();
+
+SELECT pg_catalog.pg_extension_config_dump('clerk_sync.secret', '');
+SELECT pg_catalog.pg_extension_config_dump('clerk_sync.setting', '');

@@ -1,0 +1,130 @@
+//! The configured secrets and settings, cached per backend.
+//!
+//! Reading two tables through SPI on every verification would cost more than the HMAC itself, so
+//! the first call loads them and later calls reuse them. A statement trigger on both tables sends
+//! a relcache invalidation for the table on every change; the callback registered in `_PG_init`
+//! drops the cache. Postgres delivers that invalidation to this backend at the end of the
+//! changing command, on rollback, and to other backends when the change commits, so the cache
+//! follows the tables transactionally.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use clerk_sync_core::{Settings, SigningKey};
+use pgrx::prelude::*;
+use pgrx::pg_sys;
+
+use crate::error::ClerkSyncError;
+
+const SCHEMA: &std::ffi::CStr = c"clerk_sync";
+const SECRET_TABLE: &std::ffi::CStr = c"secret";
+const SETTING_TABLE: &std::ffi::CStr = c"setting";
+
+pub struct Config {
+    pub keys: Vec<SigningKey>,
+    pub settings: Settings,
+    secret_table: pg_sys::Oid,
+    setting_table: pg_sys::Oid,
+}
+
+thread_local! {
+    static CACHE: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
+}
+
+pub fn register_invalidation() {
+    // SAFETY: called once from _PG_init; the callback lives as long as the loaded library.
+    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0)) };
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let stale = match cache.as_ref() {
+            Some(config) => {
+                relid == pg_sys::InvalidOid || relid == config.secret_table || relid == config.setting_table
+            }
+            None => false,
+        };
+        if stale {
+            *cache = None;
+        }
+    });
+}
+
+/// Trigger on the secret and setting tables: tells every backend to reload its cache.
+#[pg_trigger]
+fn config_changed<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
+    // SAFETY: the relation id comes from the firing trigger and names an existing table.
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(trigger.relid()?) };
+    Ok(None)
+}
+
+fn table_oid(name: &'static std::ffi::CStr) -> Result<pg_sys::Oid, ClerkSyncError> {
+    // SAFETY: syscache lookups with NUL-terminated names; missing objects yield InvalidOid.
+    let oid = unsafe {
+        let namespace = pg_sys::get_namespace_oid(SCHEMA.as_ptr(), true);
+        pg_sys::get_relname_relid(name.as_ptr(), namespace)
+    };
+    if oid == pg_sys::InvalidOid {
+        return Err(ClerkSyncError::NotInstalled(name.to_str().unwrap_or("?")));
+    }
+    Ok(oid)
+}
+
+fn ensure_readable(table: pg_sys::Oid) -> Result<(), ClerkSyncError> {
+    // SAFETY: plain catalog lookups for an existing relation and the current user.
+    let allowed = unsafe {
+        pg_sys::pg_class_aclcheck(table, pg_sys::GetUserId(), pg_sys::ACL_SELECT as pg_sys::AclMode)
+            == pg_sys::AclResult::ACLCHECK_OK
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ClerkSyncError::PermissionDenied("secrets"))
+    }
+}
+
+fn load(secret_table: pg_sys::Oid) -> Result<Config, ClerkSyncError> {
+    let setting_table = table_oid(SETTING_TABLE)?;
+    Spi::connect(|client| {
+        let mut keys = Vec::new();
+        for row in client.select("SELECT key FROM clerk_sync.secret ORDER BY added_at, label", None, &[])? {
+            if let Some(bytes) = row.get::<Vec<u8>>(1)? {
+                keys.push(SigningKey::from_bytes(bytes)?);
+            }
+        }
+        let mut settings = Settings::default();
+        for row in client.select("SELECT name, value FROM clerk_sync.setting", None, &[])? {
+            if let (Some(name), Some(value)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
+                settings.set(&name, &value)?;
+            }
+        }
+        Ok(Config { keys, settings, secret_table, setting_table })
+    })
+}
+
+/// The current configuration. A role that may not read the secrets gets `insufficient_privilege`,
+/// whether or not another role already filled this backend's cache.
+pub fn current() -> Result<Rc<Config>, ClerkSyncError> {
+    if let Some(config) = CACHE.with(|cache| cache.borrow().clone()) {
+        ensure_readable(config.secret_table)?;
+        return Ok(config);
+    }
+    let secret_table = table_oid(SECRET_TABLE)?;
+    ensure_readable(secret_table)?;
+    let config = Rc::new(load(secret_table)?);
+    CACHE.with(|cache| *cache.borrow_mut() = Some(config.clone()));
+    Ok(config)
+}
+
+/// The current configuration, which must have at least one secret.
+pub fn with_secrets() -> Result<Rc<Config>, ClerkSyncError> {
+    let config = current()?;
+    if config.keys.is_empty() {
+        return Err(ClerkSyncError::NotConfigured);
+    }
+    Ok(config)
+}

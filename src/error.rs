@@ -1,0 +1,81 @@
+//! Every error the extension raises, with its SQLSTATE. Messages never contain a secret.
+
+use clerk_sync_core::{SecretError, SettingError};
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClerkSyncError {
+    #[error("clerk_sync has no signing secret configured")]
+    NotConfigured,
+    #[error("invalid signing secret: {0}")]
+    InvalidSecret(#[from] SecretError),
+    #[error("a different secret is already configured with label \"{0}\"")]
+    LabelTaken(String),
+    #[error("no configured secret has label or fingerprint \"{0}\"")]
+    UnknownSecret(String),
+    #[error(transparent)]
+    Setting(#[from] SettingError),
+    #[error("argument \"{0}\" must not be NULL")]
+    NullArgument(&'static str),
+    #[error("tolerance_s must not be negative")]
+    NegativeTolerance,
+    #[error("permission denied for clerk_sync's {0}")]
+    PermissionDenied(&'static str),
+    #[error("clerk_sync is not installed in this database (table {0} is missing)")]
+    NotInstalled(&'static str),
+    #[error("internal SPI error: {0}")]
+    Spi(#[from] pgrx::spi::Error),
+}
+
+impl ClerkSyncError {
+    pub fn sqlstate(&self) -> PgSqlErrorCode {
+        use PgSqlErrorCode::*;
+        match self {
+            Self::NotConfigured => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            Self::InvalidSecret(_) => ERRCODE_INVALID_PARAMETER_VALUE,
+            Self::LabelTaken(_) => ERRCODE_DUPLICATE_OBJECT,
+            Self::UnknownSecret(_) => ERRCODE_UNDEFINED_OBJECT,
+            Self::Setting(SettingError::Unknown(_)) => ERRCODE_UNDEFINED_OBJECT,
+            Self::Setting(SettingError::Invalid { .. }) => ERRCODE_INVALID_PARAMETER_VALUE,
+            Self::NullArgument(_) => ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            Self::NegativeTolerance => ERRCODE_INVALID_PARAMETER_VALUE,
+            Self::PermissionDenied(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            Self::NotInstalled(_) => ERRCODE_UNDEFINED_TABLE,
+            Self::Spi(_) => ERRCODE_INTERNAL_ERROR,
+        }
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::NotConfigured => {
+                Some("Add the endpoint's signing secret from the Clerk dashboard: SELECT clerk_sync.add_secret('whsec_...');")
+            }
+            Self::InvalidSecret(_) => Some("Copy the signing secret from the Clerk dashboard: Webhooks, your endpoint, Signing Secret."),
+            Self::UnknownSecret(_) => Some("SELECT * FROM clerk_sync.secrets(); lists labels and fingerprints."),
+            Self::Setting(_) => Some("SELECT * FROM clerk_sync.settings(); lists every setting."),
+            _ => None,
+        }
+    }
+
+    /// Raises this error as a Postgres ERROR; does not return.
+    pub fn report(self) -> ! {
+        let mut report = ErrorReport::new(self.sqlstate(), self.to_string(), "clerk_sync");
+        if let Some(hint) = self.hint() {
+            report = report.set_hint(hint);
+        }
+        report.report(PgLogLevel::ERROR);
+        unreachable!("ERROR does not return")
+    }
+}
+
+/// Unwraps a result or raises its error.
+pub trait OrReport<T> {
+    fn or_report(self) -> T;
+}
+
+impl<T, E: Into<ClerkSyncError>> OrReport<T> for Result<T, E> {
+    fn or_report(self) -> T {
+        self.unwrap_or_else(|e| e.into().report())
+    }
+}
