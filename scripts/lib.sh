@@ -7,7 +7,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PG_MAJOR=15
 PG_BIN="/usr/lib/postgresql/${PG_MAJOR}/bin"
 PG_CONFIG="${PG_BIN}/pg_config"
-export PATH="${HOME}/.cargo/bin:${PATH}"
+export PATH="${CARGO_HOME:-${HOME}/.cargo}/bin:${PATH}"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -33,4 +33,33 @@ as_postgres() {
 # The pgrx version pinned in Cargo.toml, e.g. 0.18.0.
 pinned_pgrx_version() {
     sed -n 's/^pgrx = "=\([0-9.]*\)".*/\1/p' "${ROOT}/Cargo.toml" | head -n1
+}
+
+# A private PostgreSQL cluster: data under $1, listening on 127.0.0.1:$2 and a socket in $1.
+# As root, the cluster runs as the postgres OS user, which must own $1.
+cluster_init() {
+    local dir="$1"
+    if [ ! -s "${dir}/PG_VERSION" ]; then
+        mkdir -p "$dir"
+        is_root && chown postgres: "$dir"
+        chmod 700 "$dir"
+        as_postgres "${PG_BIN}/initdb" -D "$dir" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+    fi
+}
+
+cluster_start() {
+    local dir="$1" port="$2"
+    as_postgres "${PG_BIN}/pg_ctl" -D "$dir" -l "${dir}/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -c port=${port} -c unix_socket_directories='${dir}'" start >/dev/null
+}
+
+cluster_stop() {
+    local dir="$1"
+    [ -f "${dir}/postmaster.pid" ] || return 0
+    as_postgres "${PG_BIN}/pg_ctl" -D "$dir" -m fast -w stop >/dev/null || true
+}
+
+# A TCP port nobody listens on, picked by the kernel.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
