@@ -41,3 +41,17 @@ CREATE TRIGGER config_changed
 
 SELECT pg_catalog.pg_extension_config_dump('clerk_sync.secret', '');
 SELECT pg_catalog.pg_extension_config_dump('clerk_sync.setting', '');
+
+-- One row per Clerk user ever seen: the newest event time applied (the high-water mark) and,
+-- once deleted, the deletion time. A tombstone is never removed: it is what keeps a late or
+-- retried user.created/user.updated from bringing a deleted user back.
+CREATE TABLE clerk_sync.user_state (
+    clerk_user_id text        PRIMARY KEY,
+    high_water_ms bigint      NOT NULL,
+    deleted_at_ms bigint,
+    changed_at    timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE clerk_sync.user_state IS
+    'Per-user high-water mark (Unix ms of the newest applied event) and tombstone (deleted_at_ms).';
+REVOKE ALL ON clerk_sync.user_state FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('clerk_sync.user_state', '');

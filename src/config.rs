@@ -20,15 +20,22 @@ const SCHEMA: &std::ffi::CStr = c"clerk_sync";
 const SECRET_TABLE: &std::ffi::CStr = c"secret";
 const SETTING_TABLE: &std::ffi::CStr = c"setting";
 
-pub struct Config {
-    pub keys: Vec<SigningKey>,
-    pub settings: Settings,
+struct Cached {
+    keys: Option<Rc<[SigningKey]>>,
+    settings: Option<Rc<Settings>>,
     secret_table: pg_sys::Oid,
     setting_table: pg_sys::Oid,
 }
 
 thread_local! {
-    static CACHE: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
+    static CACHE: RefCell<Cached> = const {
+        RefCell::new(Cached {
+            keys: None,
+            settings: None,
+            secret_table: pg_sys::InvalidOid,
+            setting_table: pg_sys::InvalidOid,
+        })
+    };
 }
 
 pub fn register_invalidation() {
@@ -38,18 +45,16 @@ pub fn register_invalidation() {
 
 #[pg_guard]
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    CACHE.with(|cache| {
+    let config_changed = CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
-        let stale = match cache.as_ref() {
-            Some(config) => {
-                relid == pg_sys::InvalidOid || relid == config.secret_table || relid == config.setting_table
-            }
-            None => false,
-        };
-        if stale {
-            *cache = None;
+        let changed = relid == pg_sys::InvalidOid || relid == cache.secret_table || relid == cache.setting_table;
+        if changed {
+            cache.keys = None;
+            cache.settings = None;
         }
+        changed
     });
+    crate::target::invalidate(relid, config_changed);
 }
 
 /// Trigger on the secret and setting tables: tells every backend to reload its cache.
@@ -87,8 +92,7 @@ fn ensure_readable(table: pg_sys::Oid) -> Result<(), ClerkSyncError> {
     }
 }
 
-fn load(secret_table: pg_sys::Oid) -> Result<Config, ClerkSyncError> {
-    let setting_table = table_oid(SETTING_TABLE)?;
+fn load_keys() -> Result<Rc<[SigningKey]>, ClerkSyncError> {
     Spi::connect(|client| {
         let mut keys = Vec::new();
         for row in client.select("SELECT key FROM clerk_sync.secret ORDER BY added_at, label", None, &[])? {
@@ -96,35 +100,63 @@ fn load(secret_table: pg_sys::Oid) -> Result<Config, ClerkSyncError> {
                 keys.push(SigningKey::from_bytes(bytes)?);
             }
         }
+        Ok(keys.into())
+    })
+}
+
+fn load_settings() -> Result<Rc<Settings>, ClerkSyncError> {
+    Spi::connect(|client| {
         let mut settings = Settings::default();
         for row in client.select("SELECT name, value FROM clerk_sync.setting", None, &[])? {
             if let (Some(name), Some(value)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
                 settings.set(&name, &value)?;
             }
         }
-        Ok(Config { keys, settings, secret_table, setting_table })
+        Ok(Rc::new(settings))
     })
 }
 
-/// The current configuration. A role that may not read the secrets gets `insufficient_privilege`,
-/// whether or not another role already filled this backend's cache.
-pub fn current() -> Result<Rc<Config>, ClerkSyncError> {
-    if let Some(config) = CACHE.with(|cache| cache.borrow().clone()) {
-        ensure_readable(config.secret_table)?;
-        return Ok(config);
+/// The effective settings.
+pub fn settings() -> Result<Rc<Settings>, ClerkSyncError> {
+    if let Some(settings) = CACHE.with(|cache| cache.borrow().settings.clone()) {
+        return Ok(settings);
     }
-    let secret_table = table_oid(SECRET_TABLE)?;
-    ensure_readable(secret_table)?;
-    let config = Rc::new(load(secret_table)?);
-    CACHE.with(|cache| *cache.borrow_mut() = Some(config.clone()));
-    Ok(config)
+    let setting_table = table_oid(SETTING_TABLE)?;
+    let settings = load_settings()?;
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        cache.setting_table = setting_table;
+        cache.settings = Some(settings.clone());
+    });
+    Ok(settings)
 }
 
-/// The current configuration, which must have at least one secret.
-pub fn with_secrets() -> Result<Rc<Config>, ClerkSyncError> {
-    let config = current()?;
-    if config.keys.is_empty() {
+/// The configured signing keys; at least one. A role that may not read the secrets gets
+/// `insufficient_privilege`, whether or not another role already filled this backend's cache.
+pub fn keys() -> Result<Rc<[SigningKey]>, ClerkSyncError> {
+    let (cached, secret_table) = CACHE.with(|cache| {
+        let cache = cache.borrow();
+        (cache.keys.clone(), cache.secret_table)
+    });
+    let keys = match cached {
+        Some(keys) => {
+            ensure_readable(secret_table)?;
+            keys
+        }
+        None => {
+            let secret_table = table_oid(SECRET_TABLE)?;
+            ensure_readable(secret_table)?;
+            let keys = load_keys()?;
+            CACHE.with(|cache| {
+                let mut cache = cache.borrow_mut();
+                cache.secret_table = secret_table;
+                cache.keys = Some(keys.clone());
+            });
+            keys
+        }
+    };
+    if keys.is_empty() {
         return Err(ClerkSyncError::NotConfigured);
     }
-    Ok(config)
+    Ok(keys)
 }

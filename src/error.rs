@@ -1,6 +1,7 @@
 //! Every error the extension raises, with its SQLSTATE. Messages never contain a secret.
 
-use clerk_sync_core::{SecretError, SettingError};
+use clerk_sync_core::target_sql::TargetError;
+use clerk_sync_core::{PayloadError, SecretError, SettingError};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 
@@ -24,6 +25,14 @@ pub enum ClerkSyncError {
     PermissionDenied(&'static str),
     #[error("clerk_sync is not installed in this database (table {0} is missing)")]
     NotInstalled(&'static str),
+    #[error("invalid Clerk event: {0}")]
+    Payload(#[from] PayloadError),
+    #[error("clerk_sync's target table is misconfigured: {0}")]
+    Target(#[from] TargetError),
+    #[error("every candidate username derived from \"{0}\" is taken")]
+    UsernameExhausted(String),
+    #[error("backfill element {index}: {source}")]
+    Backfill { index: usize, source: Box<ClerkSyncError> },
     #[error("internal SPI error: {0}")]
     Spi(#[from] pgrx::spi::Error),
 }
@@ -42,6 +51,10 @@ impl ClerkSyncError {
             Self::NegativeTolerance => ERRCODE_INVALID_PARAMETER_VALUE,
             Self::PermissionDenied(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
             Self::NotInstalled(_) => ERRCODE_UNDEFINED_TABLE,
+            Self::Payload(_) => ERRCODE_INVALID_PARAMETER_VALUE,
+            Self::Target(_) => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            Self::UsernameExhausted(_) => ERRCODE_UNIQUE_VIOLATION,
+            Self::Backfill { source, .. } => source.sqlstate(),
             Self::Spi(_) => ERRCODE_INTERNAL_ERROR,
         }
     }
@@ -53,7 +66,7 @@ impl ClerkSyncError {
             }
             Self::InvalidSecret(_) => Some("Copy the signing secret from the Clerk dashboard: Webhooks, your endpoint, Signing Secret."),
             Self::UnknownSecret(_) => Some("SELECT * FROM clerk_sync.secrets(); lists labels and fingerprints."),
-            Self::Setting(_) => Some("SELECT * FROM clerk_sync.settings(); lists every setting."),
+            Self::Setting(_) | Self::Target(_) => Some("SELECT * FROM clerk_sync.settings(); lists every setting."),
             _ => None,
         }
     }

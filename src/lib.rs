@@ -4,11 +4,15 @@
 
 use pgrx::prelude::*;
 
+mod apply;
 mod config;
 mod error;
+mod inbox;
 mod jsonb_headers;
 mod secrets;
 mod settings;
+mod target;
+mod user_state;
 #[cfg(any(test, feature = "pg_test"))]
 mod testing;
 mod verify;
@@ -16,6 +20,7 @@ mod verify;
 ::pgrx::pg_module_magic!(name, version);
 
 pgrx::extension_sql_file!("../sql/schema.sql", name = "schema", requires = [settings::setting_is_valid, config::config_changed]);
+pgrx::extension_sql_file!("../sql/inbox.sql", name = "inbox", requires = ["schema"]);
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]

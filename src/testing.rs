@@ -17,7 +17,52 @@ pub fn bool_query(query: &str, args: &[&str]) -> bool {
     Spi::get_one_with_args::<bool>(query, &args).unwrap().expect("query returned NULL")
 }
 
+/// The first column of the first row as text; None for NULL or no row.
 pub fn text_query(query: &str, args: &[&str]) -> Option<String> {
     let args: Vec<pgrx::datum::DatumWithOid> = args.iter().map(|a| (*a).into()).collect();
-    Spi::get_one_with_args::<String>(query, &args).unwrap()
+    Spi::connect_mut(|client| {
+        let mut rows = client.update(query, None, &args)?;
+        rows.next().map(|row| row.get::<String>(1)).transpose().map(Option::flatten)
+    })
+    .unwrap()
+}
+
+pub const CREATED: &str = include_str!("../tests/fixtures/events/user.created.email.json");
+pub const UPDATED: &str = include_str!("../tests/fixtures/events/user.updated.email.json");
+pub const DELETED: &str = include_str!("../tests/fixtures/events/user.deleted.json");
+pub const PHONE_ONLY: &str = include_str!("../tests/fixtures/events/user.created.phone-only.json");
+pub const UNICODE: &str = include_str!("../tests/fixtures/events/user.created.username-unicode.json");
+pub const SESSION: &str = include_str!("../tests/fixtures/events/session.created.json");
+pub const PRISMA_SCHEMA: &str = include_str!("../tests/fixtures/prisma_schema.sql");
+
+/// Creates the seed app's tables ("User", "Session", "TrainingData") in public.
+pub fn prisma_schema() {
+    Spi::run(PRISMA_SCHEMA).unwrap();
+}
+
+pub fn event(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap()
+}
+
+/// `clerk_apply` on an event; the outcome word.
+pub fn apply(event: &serde_json::Value) -> String {
+    text_query("SELECT clerk_sync.clerk_apply($1::jsonb)", &[&event.to_string()]).unwrap()
+}
+
+/// `ingest` of an event under a message id; the outcome word.
+pub fn ingest(msg_id: &str, event: &serde_json::Value) -> String {
+    text_query("SELECT clerk_sync.ingest($1, $2::jsonb)", &[msg_id, &event.to_string()]).unwrap()
+}
+
+/// Every "User" row but its random id, as one JSON text, in Clerk id order.
+pub fn users() -> String {
+    text_query(
+        "SELECT coalesce(jsonb_agg(to_jsonb(u) - 'id' ORDER BY u.\"clerkUserId\"), '[]')::text FROM \"User\" u",
+        &[],
+    )
+    .unwrap()
+}
+
+pub fn count(query: &str) -> i64 {
+    Spi::get_one::<i64>(query).unwrap().expect("count is never NULL")
 }

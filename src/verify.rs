@@ -48,8 +48,9 @@ pub fn check(
 }
 
 fn check_configured(headers: Option<&HeaderMap>, body: Option<&str>, now_s: i64) -> Result<Verified, Rejection> {
-    let config = config::with_secrets().or_report();
-    check(headers, body, &config.keys, now_s, config.settings.timestamp_tolerance_s)
+    let keys = config::keys().or_report();
+    let settings = config::settings().or_report();
+    check(headers, body, &keys, now_s, settings.timestamp_tolerance_s)
 }
 
 fn check_explicit(

@@ -1,16 +1,23 @@
 //! The Postgres-free core of clerk_sync: Svix signature verification and Clerk payload mapping.
 
+pub mod event;
 pub mod headers;
+pub mod ident;
 pub mod rejection;
 pub mod secret;
 pub mod settings;
 pub mod signature;
+pub mod target_sql;
+pub mod user;
+pub mod username;
 
+pub use event::{parse_event, ClerkEvent, PayloadError};
 pub use headers::{HeaderEntry, SignatureHeaders};
 pub use rejection::{HeaderKind, Rejection};
 pub use secret::{SecretError, SigningKey};
-pub use settings::{SettingError, Settings};
-pub use signature::{sign, verify, Verified, DEFAULT_TOLERANCE_S};
+pub use settings::{DeleteMode, SettingError, Settings, Target};
+pub use signature::{sign, verify, Verified};
+pub use user::UserRecord;
 
 /// Extracts the signature headers from forwarded header entries and verifies the delivery.
 pub fn verify_delivery<'a, I>(

@@ -1,8 +1,6 @@
 //! The extension's settings: their names, defaults and validation. Stored as text in a table so
 //! that they are transactional and kept by pg_dump; read back into typed [`Settings`].
 
-use crate::signature::DEFAULT_TOLERANCE_S;
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingError {
     #[error("unknown setting \"{0}\"")]
@@ -11,19 +9,105 @@ pub enum SettingError {
     Invalid { name: String, reason: String },
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteMode {
+    /// `DELETE` the row; the app's ON DELETE CASCADE foreign keys remove its dependants.
+    Delete,
+    /// Keep the row and set the configured `column.deleted_at`.
+    Soft,
+}
+
+/// Where users are written. Optional columns are `None` when not mapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub schema: String,
+    pub table: String,
+    pub clerk_user_id: String,
+    pub id: Option<String>,
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub photo_url: Option<String>,
+    pub phone_number: Option<String>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+    pub deleted_at: Option<String>,
+    pub delete_mode: DeleteMode,
+}
+
+/// The typed, effective settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub timestamp_tolerance_s: u64,
+    pub max_body_bytes: u64,
+    pub redact_on_delete: bool,
+    pub target: Target,
+}
+
+type Apply = fn(&mut Settings, &str) -> Result<(), String>;
+
 /// One known setting, as listed by `clerk_sync.settings()`.
-#[derive(Debug)]
 pub struct SettingSpec {
     pub name: &'static str,
     pub default: &'static str,
     pub description: &'static str,
-    kind: Kind,
+    apply: Apply,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    /// An integer in the inclusive range.
-    Integer { min: u64, max: u64 },
+fn integer(value: &str, min: u64, max: u64) -> Result<u64, String> {
+    let n: u64 = value.trim().parse().map_err(|_| format!("\"{value}\" is not a whole number"))?;
+    if n < min || n > max {
+        return Err(format!("{n} is outside {min}..={max}"));
+    }
+    Ok(n)
+}
+
+/// Postgres truncates identifiers longer than NAMEDATALEN - 1 bytes; refuse them instead.
+const MAX_IDENTIFIER_BYTES: usize = 63;
+
+fn identifier(value: &str) -> Result<String, String> {
+    if value.is_empty() {
+        return Err("an identifier cannot be empty".into());
+    }
+    if value.len() > MAX_IDENTIFIER_BYTES {
+        return Err(format!("identifiers are at most {MAX_IDENTIFIER_BYTES} bytes"));
+    }
+    if value.contains('\0') {
+        return Err("identifiers cannot contain NUL".into());
+    }
+    Ok(value.to_owned())
+}
+
+/// An optional column: the empty string means "not mapped".
+fn optional_column(value: &str) -> Result<Option<String>, String> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        identifier(value).map(Some)
+    }
+}
+
+fn boolean(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err(format!("\"{value}\" is not on/off")),
+    }
+}
+
+macro_rules! column_spec {
+    ($name:literal, $default:literal, $field:ident, $what:literal) => {
+        SettingSpec {
+            name: $name,
+            default: $default,
+            description: concat!("Column for ", $what, "; empty: not written"),
+            apply: |s, v| {
+                s.target.$field = optional_column(v)?;
+                Ok(())
+            },
+        }
+    };
 }
 
 pub const SPECS: &[SettingSpec] = &[
@@ -31,26 +115,104 @@ pub const SPECS: &[SettingSpec] = &[
         name: "timestamp_tolerance",
         default: "300",
         description: "How far, in seconds, svix-timestamp may lie from now, in either direction",
-        kind: Kind::Integer { min: 0, max: 7 * 24 * 3600 },
+        apply: |s, v| {
+            s.timestamp_tolerance_s = integer(v, 0, 7 * 24 * 3600)?;
+            Ok(())
+        },
     },
     SettingSpec {
         name: "max_body_bytes",
         default: "1048576",
         description: "Largest webhook body accepted, in bytes; larger ones are answered 413",
-        kind: Kind::Integer { min: 1, max: 1 << 30 },
+        apply: |s, v| {
+            s.max_body_bytes = integer(v, 1, 1 << 30)?;
+            Ok(())
+        },
+    },
+    SettingSpec {
+        name: "redact_on_delete",
+        default: "on",
+        description: "On user.deleted, replace the personal data in that user's stored payloads",
+        apply: |s, v| {
+            s.redact_on_delete = boolean(v)?;
+            Ok(())
+        },
+    },
+    SettingSpec {
+        name: "target_schema",
+        default: "public",
+        description: "Schema of the users table",
+        apply: |s, v| {
+            s.target.schema = identifier(v)?;
+            Ok(())
+        },
+    },
+    SettingSpec {
+        name: "target_table",
+        default: "User",
+        description: "Name of the users table",
+        apply: |s, v| {
+            s.target.table = identifier(v)?;
+            Ok(())
+        },
+    },
+    SettingSpec {
+        name: "column.clerk_user_id",
+        default: "clerkUserId",
+        description: "Column holding the Clerk user id (required; rows are matched on it)",
+        apply: |s, v| {
+            s.target.clerk_user_id = identifier(v)?;
+            Ok(())
+        },
+    },
+    column_spec!("column.id", "id", id, "the row id, filled with a random UUID when it has no default"),
+    column_spec!("column.email", "email", email, "the primary email address"),
+    column_spec!("column.username", "username", username, "the username (kept unique)"),
+    column_spec!("column.first_name", "firstName", first_name, "the first name"),
+    column_spec!("column.last_name", "lastName", last_name, "the last name"),
+    column_spec!("column.photo_url", "photoUrl", photo_url, "image_url (else profile_image_url)"),
+    column_spec!("column.phone_number", "phoneNumber", phone_number, "the primary phone number"),
+    column_spec!("column.created_at", "createdAt", created_at, "Clerk's created_at"),
+    column_spec!("column.updated_at", "updatedAt", updated_at, "Clerk's updated_at"),
+    column_spec!("column.deleted_at", "", deleted_at, "the soft-delete mark (timestamp or boolean), used when delete_mode = soft"),
+    SettingSpec {
+        name: "delete_mode",
+        default: "delete",
+        description: "On user.deleted: delete (remove the row) or soft (set column.deleted_at)",
+        apply: |s, v| {
+            s.target.delete_mode = match v.trim() {
+                "delete" => DeleteMode::Delete,
+                "soft" => DeleteMode::Soft,
+                _ => return Err(format!("\"{v}\" is neither delete nor soft")),
+            };
+            Ok(())
+        },
     },
 ];
 
-/// The typed, effective settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
-    pub timestamp_tolerance_s: u64,
-    pub max_body_bytes: u64,
-}
-
 impl Default for Settings {
     fn default() -> Self {
-        let mut settings = Settings { timestamp_tolerance_s: DEFAULT_TOLERANCE_S, max_body_bytes: 0 };
+        let mut settings = Settings {
+            timestamp_tolerance_s: 0,
+            max_body_bytes: 0,
+            redact_on_delete: false,
+            target: Target {
+                schema: String::new(),
+                table: String::new(),
+                clerk_user_id: String::new(),
+                id: None,
+                email: None,
+                username: None,
+                first_name: None,
+                last_name: None,
+                photo_url: None,
+                phone_number: None,
+                created_at: None,
+                updated_at: None,
+                deleted_at: None,
+                delete_mode: DeleteMode::Delete,
+            },
+        };
         for spec in SPECS {
             settings.set(spec.name, spec.default).expect("built-in defaults are valid");
         }
@@ -62,18 +224,6 @@ pub fn spec(name: &str) -> Result<&'static SettingSpec, SettingError> {
     SPECS.iter().find(|s| s.name == name).ok_or_else(|| SettingError::Unknown(name.to_owned()))
 }
 
-fn parse_integer(name: &str, value: &str, min: u64, max: u64) -> Result<u64, SettingError> {
-    let invalid = |reason: String| SettingError::Invalid { name: name.to_owned(), reason };
-    let n: u64 = value
-        .trim()
-        .parse()
-        .map_err(|_| invalid(format!("\"{value}\" is not a whole number")))?;
-    if n < min || n > max {
-        return Err(invalid(format!("{n} is outside {min}..={max}")));
-    }
-    Ok(n)
-}
-
 /// Checks a value without applying it.
 pub fn validate(name: &str, value: &str) -> Result<(), SettingError> {
     Settings::default().set(name, value)
@@ -82,17 +232,7 @@ pub fn validate(name: &str, value: &str) -> Result<(), SettingError> {
 impl Settings {
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), SettingError> {
         let spec = spec(name)?;
-        match spec.kind {
-            Kind::Integer { min, max } => {
-                let n = parse_integer(name, value, min, max)?;
-                match spec.name {
-                    "timestamp_tolerance" => self.timestamp_tolerance_s = n,
-                    "max_body_bytes" => self.max_body_bytes = n,
-                    _ => unreachable!("every integer setting is assigned above"),
-                }
-            }
-        }
-        Ok(())
+        (spec.apply)(self, value).map_err(|reason| SettingError::Invalid { name: name.to_owned(), reason })
     }
 }
 
@@ -105,16 +245,42 @@ mod tests {
         let s = Settings::default();
         assert_eq!(s.timestamp_tolerance_s, 300);
         assert_eq!(s.max_body_bytes, 1024 * 1024);
+        assert!(s.redact_on_delete);
+        assert_eq!(s.target.schema, "public");
+        assert_eq!(s.target.table, "User");
+        assert_eq!(s.target.clerk_user_id, "clerkUserId");
+        assert_eq!(s.target.id.as_deref(), Some("id"));
+        assert_eq!(s.target.photo_url.as_deref(), Some("photoUrl"));
+        assert_eq!(s.target.deleted_at, None);
+        assert_eq!(s.target.delete_mode, DeleteMode::Delete);
+    }
+
+    #[test]
+    fn every_spec_has_a_valid_default_and_a_unique_name() {
+        let mut names: Vec<_> = SPECS.iter().map(|s| s.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), SPECS.len());
+        for spec in SPECS {
+            assert!(validate(spec.name, spec.default).is_ok(), "{}", spec.name);
+        }
     }
 
     #[test]
     fn values_are_validated() {
         assert!(validate("timestamp_tolerance", "600").is_ok());
         assert!(validate("timestamp_tolerance", " 0 ").is_ok());
-        assert!(matches!(validate("timestamp_tolerance", "-1"), Err(SettingError::Invalid { .. })));
-        assert!(matches!(validate("timestamp_tolerance", "5m"), Err(SettingError::Invalid { .. })));
-        assert!(matches!(validate("timestamp_tolerance", "99999999"), Err(SettingError::Invalid { .. })));
+        for bad in ["-1", "5m", "99999999", ""] {
+            assert!(matches!(validate("timestamp_tolerance", bad), Err(SettingError::Invalid { .. })), "{bad}");
+        }
         assert!(matches!(validate("max_body_bytes", "0"), Err(SettingError::Invalid { .. })));
+        assert!(matches!(validate("delete_mode", "hard"), Err(SettingError::Invalid { .. })));
+        assert!(matches!(validate("redact_on_delete", "maybe"), Err(SettingError::Invalid { .. })));
+        assert!(matches!(validate("target_table", ""), Err(SettingError::Invalid { .. })));
+        assert!(matches!(validate("column.clerk_user_id", ""), Err(SettingError::Invalid { .. })));
+        assert!(matches!(validate("column.email", &"x".repeat(64)), Err(SettingError::Invalid { .. })));
+        assert!(validate("column.email", "").is_ok());
+        assert!(validate("column.email", "e\"; DROP TABLE x; --").is_ok(), "any name is fine: it is quoted");
         assert_eq!(validate("no_such", "1"), Err(SettingError::Unknown("no_such".into())));
     }
 
@@ -122,6 +288,12 @@ mod tests {
     fn set_changes_only_the_named_setting() {
         let mut s = Settings::default();
         s.set("timestamp_tolerance", "42").unwrap();
-        assert_eq!(s, Settings { timestamp_tolerance_s: 42, ..Settings::default() });
+        s.set("column.email", "").unwrap();
+        s.set("delete_mode", "soft").unwrap();
+        let mut expected = Settings::default();
+        expected.timestamp_tolerance_s = 42;
+        expected.target.email = None;
+        expected.target.delete_mode = DeleteMode::Soft;
+        assert_eq!(s, expected);
     }
 }

@@ -10,8 +10,6 @@ use crate::headers::SignatureHeaders;
 use crate::rejection::Rejection;
 use crate::secret::{SigningKey, LENIENT_BASE64};
 
-pub const DEFAULT_TOLERANCE_S: u64 = 300;
-
 const MAC_LEN: usize = 32;
 
 /// What a successful verification established about the delivery.

@@ -1,0 +1,153 @@
+//! A Clerk webhook event (the parsed body): its type, the user it is about, and the time that
+//! orders it against other events for the same user.
+
+use serde_json::Value;
+
+use crate::user::{field_i64, field_str, UserRecord};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("the event is not a JSON object")]
+    NotAnObject,
+    #[error("the event has no \"type\"")]
+    MissingType,
+    #[error("the event has no \"data\" object")]
+    MissingData,
+    #[error("the event has no data.id (the Clerk user id)")]
+    MissingUserId,
+    #[error("field {0} has the wrong type (expected {1})")]
+    WrongType(&'static str, &'static str),
+    #[error("the event has neither data.updated_at nor a \"timestamp\" to order it by")]
+    MissingTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClerkEvent {
+    /// `user.created` or `user.updated`: the full user object, ordered by `data.updated_at`.
+    Upsert { user: UserRecord, order_ms: i64 },
+    /// `user.deleted`: ordered by the envelope `timestamp` (there is no `updated_at`).
+    Delete { user_id: String, order_ms: i64 },
+    /// Any other type: recorded, not applied.
+    Other { event_type: String },
+}
+
+pub const USER_CREATED: &str = "user.created";
+pub const USER_UPDATED: &str = "user.updated";
+pub const USER_DELETED: &str = "user.deleted";
+
+/// The envelope's type, if it has a string one.
+pub fn event_type(event: &Value) -> Option<&str> {
+    event.get("type").and_then(Value::as_str)
+}
+
+/// The user id an event is about (`data.id` of user events, `data.user_id` of session events).
+pub fn subject_user_id(event: &Value) -> Option<&str> {
+    let data = event.get("data")?;
+    let id = if event_type(event)?.starts_with("user.") { data.get("id") } else { data.get("user_id") };
+    id.and_then(Value::as_str)
+}
+
+pub fn parse_event(event: &Value) -> Result<ClerkEvent, PayloadError> {
+    let envelope = event.as_object().ok_or(PayloadError::NotAnObject)?;
+    let kind = match envelope.get("type") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(PayloadError::WrongType("type", "string")),
+        None => return Err(PayloadError::MissingType),
+    };
+    if kind != USER_CREATED && kind != USER_UPDATED && kind != USER_DELETED {
+        return Ok(ClerkEvent::Other { event_type: kind.to_owned() });
+    }
+    let data = match envelope.get("data") {
+        Some(Value::Object(data)) => data,
+        _ => return Err(PayloadError::MissingData),
+    };
+    let envelope_ms = field_i64(envelope, "timestamp", "timestamp")?;
+    if kind == USER_DELETED {
+        let user_id = field_str(data, "id", "data.id")?.ok_or(PayloadError::MissingUserId)?;
+        let order_ms = envelope_ms.ok_or(PayloadError::MissingTime)?;
+        return Ok(ClerkEvent::Delete { user_id: user_id.to_owned(), order_ms });
+    }
+    let user = UserRecord::from_clerk(data)?;
+    let order_ms = user.updated_at_ms.or(envelope_ms).ok_or(PayloadError::MissingTime)?;
+    Ok(ClerkEvent::Upsert { user, order_ms })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const CREATED: &str = include_str!("../../tests/fixtures/events/user.created.email.json");
+    const UPDATED: &str = include_str!("../../tests/fixtures/events/user.updated.email.json");
+    const DELETED: &str = include_str!("../../tests/fixtures/events/user.deleted.json");
+    const SESSION: &str = include_str!("../../tests/fixtures/events/session.created.json");
+
+    fn parse(text: &str) -> Result<ClerkEvent, PayloadError> {
+        parse_event(&serde_json::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn fixtures_parse_to_their_kinds_and_order() {
+        match parse(CREATED).unwrap() {
+            ClerkEvent::Upsert { user, order_ms } => {
+                assert_eq!(user.clerk_id, "user_2zQmA7bXkP4rLwN9sT1vC3dE5fG");
+                assert_eq!(order_ms, 1767225600000);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(UPDATED).unwrap() {
+            ClerkEvent::Upsert { order_ms, .. } => assert_eq!(order_ms, 1767229200000),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            parse(DELETED).unwrap(),
+            ClerkEvent::Delete { user_id: "user_2zQmA7bXkP4rLwN9sT1vC3dE5fG".into(), order_ms: 1767232800000 }
+        );
+        assert_eq!(parse(SESSION).unwrap(), ClerkEvent::Other { event_type: "session.created".into() });
+    }
+
+    #[test]
+    fn subject_user_id_covers_user_and_session_events() {
+        for (text, id) in [(CREATED, "user_2zQmA7bXkP4rLwN9sT1vC3dE5fG"), (SESSION, "user_2zQmA7bXkP4rLwN9sT1vC3dE5fG")] {
+            assert_eq!(subject_user_id(&serde_json::from_str(text).unwrap()), Some(id));
+        }
+        assert_eq!(subject_user_id(&json!({"type": "email.created", "data": {}})), None);
+        assert_eq!(subject_user_id(&json!([1])), None);
+    }
+
+    #[test]
+    fn malformed_envelopes_are_clear_errors() {
+        assert_eq!(parse_event(&json!([])), Err(PayloadError::NotAnObject));
+        assert_eq!(parse_event(&json!({"data": {}})), Err(PayloadError::MissingType));
+        assert_eq!(parse_event(&json!({"type": 7})), Err(PayloadError::WrongType("type", "string")));
+        assert_eq!(parse_event(&json!({"type": "user.created"})), Err(PayloadError::MissingData));
+        assert_eq!(parse_event(&json!({"type": "user.created", "data": []})), Err(PayloadError::MissingData));
+        assert_eq!(
+            parse_event(&json!({"type": "user.updated", "timestamp": 1, "data": {"first_name": "x"}})),
+            Err(PayloadError::MissingUserId)
+        );
+        assert_eq!(
+            parse_event(&json!({"type": "user.deleted", "timestamp": 1, "data": {"deleted": true}})),
+            Err(PayloadError::MissingUserId)
+        );
+        assert_eq!(
+            parse_event(&json!({"type": "user.deleted", "data": {"id": "user_1"}})),
+            Err(PayloadError::MissingTime)
+        );
+        assert_eq!(
+            parse_event(&json!({"type": "user.deleted", "timestamp": "soon", "data": {"id": "user_1"}})),
+            Err(PayloadError::WrongType("timestamp", "integer"))
+        );
+    }
+
+    #[test]
+    fn the_envelope_time_orders_an_upsert_without_updated_at() {
+        let event = json!({"type": "user.created", "timestamp": 5, "data": {"id": "user_1"}});
+        match parse_event(&event).unwrap() {
+            ClerkEvent::Upsert { order_ms, .. } => assert_eq!(order_ms, 5),
+            other => panic!("{other:?}"),
+        }
+        let event = json!({"type": "user.created", "data": {"id": "user_1"}});
+        assert_eq!(parse_event(&event), Err(PayloadError::MissingTime));
+    }
+}

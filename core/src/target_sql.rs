@@ -1,0 +1,335 @@
+//! The SQL that writes users into the configured table. Built once per configuration from the
+//! table's column types; every configured identifier is quoted and every value is a parameter.
+//!
+//! Parameters of `update` and `insert`: $1 Clerk user id, $2 email, $3 username, $4 first name,
+//! $5 last name, $6 photo URL, $7 phone number (all text), $8 created_at, $9 updated_at (Unix ms,
+//! bigint). Of `delete`: $1 Clerk user id, $2 deletion time (Unix ms). Of `username_taken`:
+//! $1 username, $2 Clerk user id. Statements are prepared with all their parameter types, so a
+//! parameter that an unmapped column leaves unused is harmless.
+
+use crate::ident::quote_ident;
+use crate::settings::{DeleteMode, Target};
+
+/// What the catalog says about one column (for a domain: its base type).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnInfo {
+    pub kind: ColumnKind,
+    pub not_null: bool,
+    /// A default, an identity or a generated expression: the database fills it.
+    pub has_default: bool,
+    pub generated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColumnKind {
+    Text,
+    TimestampTz,
+    Timestamp,
+    Date,
+    /// bigint or numeric: holds Unix milliseconds.
+    BigInteger,
+    Uuid,
+    Boolean,
+    Other(String),
+}
+
+impl ColumnKind {
+    /// From `pg_type.typname` and `typcategory` of the column's (base) type.
+    pub fn from_catalog(typname: &str, typcategory: &str) -> Self {
+        match typname {
+            "timestamptz" => ColumnKind::TimestampTz,
+            "timestamp" => ColumnKind::Timestamp,
+            "date" => ColumnKind::Date,
+            "int8" | "numeric" => ColumnKind::BigInteger,
+            "uuid" => ColumnKind::Uuid,
+            "bool" => ColumnKind::Boolean,
+            _ if typcategory == "S" => ColumnKind::Text,
+            other => ColumnKind::Other(other.to_owned()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("target table {0} does not exist")]
+    NoTable(String),
+    #[error("column {column} (setting {setting}) does not exist in {table}")]
+    NoColumn { table: String, column: String, setting: &'static str },
+    #[error("column {column} has type {found}; clerk_sync writes {wanted} into it")]
+    WrongType { column: String, found: String, wanted: &'static str },
+    #[error("column {0} is generated; clerk_sync cannot write it")]
+    Generated(String),
+    #[error("delete_mode = soft needs setting column.deleted_at")]
+    SoftDeleteWithoutColumn,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetStatements {
+    pub update: String,
+    pub insert: String,
+    pub delete: String,
+    pub username_taken: Option<String>,
+    /// The email column is NOT NULL: a user without email gets a placeholder.
+    pub email_required: bool,
+}
+
+fn kind_name(kind: &ColumnKind) -> String {
+    match kind {
+        ColumnKind::Other(name) => name.clone(),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// `ms` (a bigint parameter of Unix milliseconds) as a value of the column's type.
+fn time_expr(column: &str, kind: &ColumnKind, ms: &str) -> Result<String, TargetError> {
+    let tstz = format!("('epoch'::pg_catalog.timestamptz + {ms} * '1 millisecond'::pg_catalog.interval)");
+    let utc = format!("({tstz} AT TIME ZONE 'UTC')");
+    Ok(match kind {
+        ColumnKind::TimestampTz => tstz,
+        ColumnKind::Timestamp => utc,
+        ColumnKind::Date => format!("{utc}::pg_catalog.date"),
+        ColumnKind::BigInteger => ms.to_owned(),
+        ColumnKind::Text => format!("pg_catalog.to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"),
+        other => {
+            return Err(TargetError::WrongType {
+                column: column.to_owned(),
+                found: kind_name(other),
+                wanted: "a time (timestamptz, timestamp, date, bigint Unix ms or text)",
+            })
+        }
+    })
+}
+
+fn text_expr(column: &str, kind: &ColumnKind, param: &str) -> Result<String, TargetError> {
+    match kind {
+        ColumnKind::Text => Ok(param.to_owned()),
+        other => Err(TargetError::WrongType { column: column.to_owned(), found: kind_name(other), wanted: "text" }),
+    }
+}
+
+/// Builds the statements, looking each configured column up with `column`.
+pub fn build<F>(target: &Target, column: F) -> Result<TargetStatements, TargetError>
+where
+    F: Fn(&str) -> Option<ColumnInfo>,
+{
+    let table = format!("{}.{}", quote_ident(&target.schema), quote_ident(&target.table));
+    let lookup = |name: &str, setting: &'static str| -> Result<ColumnInfo, TargetError> {
+        let info = column(name).ok_or_else(|| TargetError::NoColumn {
+            table: table.clone(),
+            column: name.to_owned(),
+            setting,
+        })?;
+        if info.generated {
+            return Err(TargetError::Generated(name.to_owned()));
+        }
+        Ok(info)
+    };
+
+    let clerk = quote_ident(&target.clerk_user_id);
+    let clerk_info = lookup(&target.clerk_user_id, "column.clerk_user_id")?;
+    text_expr(&target.clerk_user_id, &clerk_info.kind, "$1")?;
+
+    // (quoted column, value expression) for every mapped column, in parameter order.
+    let mut assignments: Vec<(String, String)> = Vec::new();
+    let text_columns = [
+        (&target.email, "column.email", "$2"),
+        (&target.username, "column.username", "$3"),
+        (&target.first_name, "column.first_name", "$4"),
+        (&target.last_name, "column.last_name", "$5"),
+        (&target.photo_url, "column.photo_url", "$6"),
+        (&target.phone_number, "column.phone_number", "$7"),
+    ];
+    let mut email_required = false;
+    for (name, setting, param) in text_columns {
+        if let Some(name) = name {
+            let info = lookup(name, setting)?;
+            if setting == "column.email" {
+                email_required = info.not_null;
+            }
+            assignments.push((quote_ident(name), text_expr(name, &info.kind, param)?));
+        }
+    }
+    for (name, setting, param) in [(&target.created_at, "column.created_at", "$8"), (&target.updated_at, "column.updated_at", "$9")] {
+        if let Some(name) = name {
+            let info = lookup(name, setting)?;
+            assignments.push((quote_ident(name), time_expr(name, &info.kind, param)?));
+        }
+    }
+
+    let mut set_list = vec![format!("{clerk} = $1")];
+    set_list.extend(assignments.iter().map(|(col, expr)| format!("{col} = {expr}")));
+    let update = format!("UPDATE {table} SET {} WHERE {clerk} = $1", set_list.join(", "));
+
+    let mut insert_columns = vec![clerk.clone()];
+    let mut insert_values = vec!["$1".to_owned()];
+    for (col, expr) in &assignments {
+        insert_columns.push(col.clone());
+        insert_values.push(expr.clone());
+    }
+    if let Some(id) = &target.id {
+        let info = lookup(id, "column.id")?;
+        if !info.has_default {
+            let value = match info.kind {
+                ColumnKind::Uuid => "pg_catalog.gen_random_uuid()".to_owned(),
+                ColumnKind::Text => "pg_catalog.gen_random_uuid()::pg_catalog.text".to_owned(),
+                ref other => {
+                    return Err(TargetError::WrongType {
+                        column: id.clone(),
+                        found: kind_name(other),
+                        wanted: "a generated id (uuid or text), or give the column a default",
+                    })
+                }
+            };
+            insert_columns.push(quote_ident(id));
+            insert_values.push(value);
+        }
+    }
+    let insert = format!(
+        "INSERT INTO {table} ({}) VALUES ({})",
+        insert_columns.join(", "),
+        insert_values.join(", ")
+    );
+
+    let delete = match target.delete_mode {
+        DeleteMode::Delete => format!("DELETE FROM {table} WHERE {clerk} = $1"),
+        DeleteMode::Soft => {
+            let name = target.deleted_at.as_ref().ok_or(TargetError::SoftDeleteWithoutColumn)?;
+            let info = lookup(name, "column.deleted_at")?;
+            let value = match info.kind {
+                ColumnKind::Boolean => "true".to_owned(),
+                ref kind => time_expr(name, kind, "$2")?,
+            };
+            format!("UPDATE {table} SET {} = {value} WHERE {clerk} = $1", quote_ident(name))
+        }
+    };
+
+    let username_taken = target.username.as_ref().map(|name| {
+        format!(
+            "SELECT EXISTS (SELECT 1 FROM {table} WHERE {} = $1 AND {clerk} IS DISTINCT FROM $2)",
+            quote_ident(name)
+        )
+    });
+
+    Ok(TargetStatements { update, insert, delete, username_taken, email_required })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Settings;
+
+    fn col(kind: ColumnKind) -> Option<ColumnInfo> {
+        Some(ColumnInfo { kind, not_null: false, has_default: false, generated: false })
+    }
+
+    /// The seed's Prisma table: text columns, timestamp(3) times, no defaults on id/updatedAt.
+    fn prisma(name: &str) -> Option<ColumnInfo> {
+        match name {
+            "id" | "clerkUserId" | "username" | "firstName" | "lastName" | "photoUrl" | "phoneNumber" => {
+                col(ColumnKind::Text)
+            }
+            "email" => Some(ColumnInfo { kind: ColumnKind::Text, not_null: true, has_default: false, generated: false }),
+            "createdAt" => Some(ColumnInfo { kind: ColumnKind::Timestamp, not_null: true, has_default: true, generated: false }),
+            "updatedAt" => Some(ColumnInfo { kind: ColumnKind::Timestamp, not_null: true, has_default: false, generated: false }),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_default_target_is_the_prisma_user_table() {
+        let s = build(&Settings::default().target, prisma).unwrap();
+        assert!(s.update.starts_with("UPDATE \"public\".\"User\" SET \"clerkUserId\" = $1, \"email\" = $2, \"username\" = $3"), "{}", s.update);
+        assert!(s.update.ends_with("WHERE \"clerkUserId\" = $1"));
+        assert!(s.update.contains("\"updatedAt\" = (('epoch'::pg_catalog.timestamptz + $9 * '1 millisecond'::pg_catalog.interval) AT TIME ZONE 'UTC')"), "{}", s.update);
+        assert!(s.insert.contains("\"id\") VALUES ($1, $2, $3"), "{}", s.insert);
+        assert!(s.insert.ends_with("pg_catalog.gen_random_uuid()::pg_catalog.text)"), "{}", s.insert);
+        assert!(s.delete.starts_with("DELETE FROM \"public\".\"User\" WHERE \"clerkUserId\" = $1"));
+        assert!(s.email_required);
+        assert!(s.username_taken.unwrap().contains("\"username\" = $1 AND \"clerkUserId\" IS DISTINCT FROM $2"));
+    }
+
+    #[test]
+    fn hostile_identifiers_stay_inside_their_quotes() {
+        let mut target = Settings::default().target;
+        target.table = "User\"; DROP TABLE x; --".into();
+        target.email = Some("e\"mail".into());
+        let s = build(&target, |name| if name == "e\"mail" { col(ColumnKind::Text) } else { prisma(name) }).unwrap();
+        assert!(s.update.starts_with("UPDATE \"public\".\"User\"\"; DROP TABLE x; --\" SET"), "{}", s.update);
+        assert!(s.update.contains("\"e\"\"mail\" = $2"));
+    }
+
+    #[test]
+    fn optional_columns_can_be_left_out_and_ids_with_defaults_are_not_written() {
+        let mut target = Settings::default().target;
+        target.schema = "app".into();
+        target.table = "users".into();
+        target.clerk_user_id = "clerk_id".into();
+        target.id = Some("id".into());
+        target.email = Some("email".into());
+        target.username = None;
+        target.first_name = None;
+        target.last_name = None;
+        target.photo_url = None;
+        target.phone_number = None;
+        target.created_at = None;
+        target.updated_at = Some("updated_at".into());
+        let s = build(&target, |name| match name {
+            "id" => Some(ColumnInfo { kind: ColumnKind::BigInteger, not_null: true, has_default: true, generated: false }),
+            "clerk_id" | "email" => col(ColumnKind::Text),
+            "updated_at" => col(ColumnKind::TimestampTz),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            s.update,
+            "UPDATE \"app\".\"users\" SET \"clerk_id\" = $1, \"email\" = $2, \"updated_at\" = ('epoch'::pg_catalog.timestamptz + $9 * '1 millisecond'::pg_catalog.interval) WHERE \"clerk_id\" = $1"
+        );
+        assert!(s.insert.starts_with("INSERT INTO \"app\".\"users\" (\"clerk_id\", \"email\", \"updated_at\") VALUES"), "{}", s.insert);
+        assert!(!s.email_required);
+        assert_eq!(s.username_taken, None);
+    }
+
+    #[test]
+    fn soft_delete_marks_the_configured_column() {
+        let mut target = Settings::default().target;
+        target.delete_mode = DeleteMode::Soft;
+        assert_eq!(build(&target, prisma), Err(TargetError::SoftDeleteWithoutColumn));
+        target.deleted_at = Some("deletedAt".into());
+        let with = |kind: ColumnKind| move |name: &str| if name == "deletedAt" { col(kind.clone()) } else { prisma(name) };
+        let s = build(&target, with(ColumnKind::Timestamp)).unwrap();
+        assert!(s.delete.starts_with("UPDATE \"public\".\"User\" SET \"deletedAt\" = ((") && s.delete.contains("$2"), "{}", s.delete);
+        let s = build(&target, with(ColumnKind::Boolean)).unwrap();
+        assert_eq!(s.delete, "UPDATE \"public\".\"User\" SET \"deletedAt\" = true WHERE \"clerkUserId\" = $1");
+    }
+
+    #[test]
+    fn configuration_mistakes_are_named() {
+        let target = Settings::default().target;
+        assert!(matches!(build(&target, |_| None), Err(TargetError::NoColumn { setting: "column.clerk_user_id", .. })));
+        let no_phone = |name: &str| if name == "phoneNumber" { None } else { prisma(name) };
+        assert!(matches!(build(&target, no_phone), Err(TargetError::NoColumn { setting: "column.phone_number", .. })));
+        let int_id = |name: &str| if name == "id" { col(ColumnKind::Other("int4".into())) } else { prisma(name) };
+        assert!(matches!(build(&target, int_id), Err(TargetError::WrongType { .. })));
+        let int_time = |name: &str| if name == "updatedAt" { col(ColumnKind::Other("int4".into())) } else { prisma(name) };
+        assert!(matches!(build(&target, int_time), Err(TargetError::WrongType { .. })));
+        let uuid_email = |name: &str| if name == "email" { col(ColumnKind::Uuid) } else { prisma(name) };
+        assert!(matches!(build(&target, uuid_email), Err(TargetError::WrongType { .. })));
+        let generated = |name: &str| {
+            if name == "firstName" {
+                Some(ColumnInfo { kind: ColumnKind::Text, not_null: false, has_default: true, generated: true })
+            } else {
+                prisma(name)
+            }
+        };
+        assert_eq!(build(&target, generated), Err(TargetError::Generated("firstName".into())));
+    }
+
+    #[test]
+    fn kinds_from_the_catalog() {
+        assert_eq!(ColumnKind::from_catalog("varchar", "S"), ColumnKind::Text);
+        assert_eq!(ColumnKind::from_catalog("citext", "S"), ColumnKind::Text);
+        assert_eq!(ColumnKind::from_catalog("timestamp", "D"), ColumnKind::Timestamp);
+        assert_eq!(ColumnKind::from_catalog("int8", "N"), ColumnKind::BigInteger);
+        assert_eq!(ColumnKind::from_catalog("int4", "N"), ColumnKind::Other("int4".into()));
+    }
+}

@@ -1,0 +1,489 @@
+//! `clerk_apply(event)` and `backfill(users)`: Clerk users into the configured table,
+//! idempotent and order-safe (see `user_state`).
+//!
+//! Outcome words: `created`, `updated` (row written), `deleted` (row removed or soft-deleted, or
+//! a tombstone recorded for a user never seen), `stale` (older than what the table reflects, or
+//! the user is deleted: nothing changed), `ignored` (an event type that is not applied).
+
+use clerk_sync_core::username::{base_username, candidate, placeholder_email, MAX_SUFFIX_ATTEMPTS};
+use clerk_sync_core::{parse_event, ClerkEvent, PayloadError, Settings, UserRecord};
+use pgrx::prelude::*;
+use serde_json::Value;
+
+use crate::config;
+use crate::error::{ClerkSyncError, OrReport};
+use crate::target::{self, TargetPlan, UserRow};
+use crate::user_state;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Updated,
+    Deleted,
+    Stale,
+    Ignored,
+}
+
+impl Outcome {
+    pub fn word(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Updated => "updated",
+            Outcome::Deleted => "deleted",
+            Outcome::Stale => "stale",
+            Outcome::Ignored => "ignored",
+        }
+    }
+}
+
+/// Serialises username claims of different users (same-user events are already serialised by
+/// the user's state row).
+const USERNAME_LOCK_SPACE: i32 = 0x436c_6b55;
+
+fn lock_username(username: &str) -> Result<(), ClerkSyncError> {
+    Spi::run_with_args(
+        "SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
+        &[USERNAME_LOCK_SPACE.into(), username.into()],
+    )?;
+    Ok(())
+}
+
+fn choose_username(plan: &TargetPlan, user: &UserRecord) -> Result<Option<String>, ClerkSyncError> {
+    if !plan.has_username() {
+        return Ok(None);
+    }
+    let base = base_username(user);
+    for attempt in 0..=MAX_SUFFIX_ATTEMPTS {
+        let name = candidate(&base, &user.clerk_id, attempt);
+        lock_username(&name)?;
+        if !plan.username_taken(&name, &user.clerk_id)? {
+            return Ok(Some(name));
+        }
+    }
+    Err(ClerkSyncError::UsernameExhausted(base))
+}
+
+fn redact_if_configured(settings: &Settings, clerk_id: &str) -> Result<(), ClerkSyncError> {
+    if settings.redact_on_delete {
+        Spi::run_with_args("SELECT clerk_sync.redact_user_payloads($1)", &[clerk_id.into()])?;
+    }
+    Ok(())
+}
+
+fn apply_upsert(settings: &Settings, user: &UserRecord, order_ms: i64) -> Result<Outcome, ClerkSyncError> {
+    let plan = target::plan(&settings.target)?;
+    if !user_state::advance(&user.clerk_id, order_ms)? {
+        if user_state::is_deleted(&user.clerk_id)? {
+            redact_if_configured(settings, &user.clerk_id)?;
+        }
+        return Ok(Outcome::Stale);
+    }
+    let username = choose_username(&plan, user)?;
+    let placeholder;
+    let email = match user.email.as_deref() {
+        None if plan.email_required => {
+            placeholder = placeholder_email(&user.clerk_id);
+            Some(placeholder.as_str())
+        }
+        email => email,
+    };
+    let updated_at_ms = user.updated_at_ms.unwrap_or(order_ms);
+    let row = UserRow {
+        clerk_id: &user.clerk_id,
+        email,
+        username: username.as_deref(),
+        first_name: user.first_name.as_deref(),
+        last_name: user.last_name.as_deref(),
+        photo_url: user.image_url.as_deref(),
+        phone_number: user.phone.as_deref(),
+        created_at_ms: user.created_at_ms.unwrap_or(updated_at_ms),
+        updated_at_ms,
+    };
+    if plan.update(&row)? {
+        Ok(Outcome::Updated)
+    } else {
+        plan.insert(&row)?;
+        Ok(Outcome::Created)
+    }
+}
+
+fn apply_delete(settings: &Settings, clerk_id: &str, order_ms: i64) -> Result<Outcome, ClerkSyncError> {
+    let plan = target::plan(&settings.target)?;
+    if !user_state::tombstone(clerk_id, order_ms)? {
+        return Ok(Outcome::Stale);
+    }
+    plan.delete(clerk_id, order_ms)?;
+    redact_if_configured(settings, clerk_id)?;
+    Ok(Outcome::Deleted)
+}
+
+pub fn apply_event(event: &Value) -> Result<Outcome, ClerkSyncError> {
+    let parsed = parse_event(event)?;
+    let settings = config::settings()?;
+    match parsed {
+        ClerkEvent::Other { .. } => Ok(Outcome::Ignored),
+        ClerkEvent::Upsert { user, order_ms } => apply_upsert(&settings, &user, order_ms),
+        ClerkEvent::Delete { user_id, order_ms } => apply_delete(&settings, &user_id, order_ms),
+    }
+}
+
+/// Applies one Clerk event (the parsed webhook body) and returns the outcome word.
+#[pg_extern(volatile, parallel_unsafe)]
+fn clerk_apply(event: Option<pgrx::JsonB>) -> &'static str {
+    let event = event.ok_or(ClerkSyncError::NullArgument("event")).or_report();
+    apply_event(&event.0).or_report().word()
+}
+
+fn backfill_one(settings: &Settings, user: &Value) -> Result<Outcome, ClerkSyncError> {
+    let object = user.as_object().ok_or(PayloadError::NotAnObject)?;
+    let record = UserRecord::from_clerk(object)?;
+    let order_ms = record.updated_at_ms.ok_or(PayloadError::MissingTime)?;
+    apply_upsert(settings, &record, order_ms)
+}
+
+/// Imports users who existed before the webhook: a JSON array of Clerk user objects (the shape
+/// of the Backend API's user list), each applied like a `user.updated` at its `updated_at`, so
+/// newer webhooks win over older imports and the other way round. All or nothing: a malformed
+/// element raises, naming its index.
+#[pg_extern(volatile, parallel_unsafe)]
+fn backfill(users: Option<pgrx::JsonB>) -> TableIterator<'static, (name!(outcome, String), name!(users, i64))> {
+    let users = users.ok_or(ClerkSyncError::NullArgument("users")).or_report().0;
+    let list = match users {
+        Value::Array(list) => list,
+        Value::Object(ref page) if page.get("data").is_some_and(Value::is_array) => {
+            page["data"].as_array().cloned().unwrap_or_default()
+        }
+        _ => ClerkSyncError::from(PayloadError::NotAnObject).report(),
+    };
+    let settings = config::settings().or_report();
+    let mut counts: Vec<(Outcome, i64)> = Vec::new();
+    for (index, user) in list.iter().enumerate() {
+        let outcome = backfill_one(&settings, user)
+            .map_err(|e| ClerkSyncError::Backfill { index, source: Box::new(e) })
+            .or_report();
+        match counts.iter_mut().find(|(o, _)| *o == outcome) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((outcome, 1)),
+        }
+    }
+    TableIterator::new(counts.into_iter().map(|(o, n)| (o.word().to_owned(), n)))
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use crate::testing::*;
+    use pgrx::prelude::*;
+    use serde_json::{json, Value};
+
+    const JANE: &str = "user_2zQmA7bXkP4rLwN9sT1vC3dE5fG";
+
+    fn user_field(clerk_id: &str, column: &str) -> Option<String> {
+        text_query(&format!("SELECT \"{column}\"::text FROM \"User\" WHERE \"clerkUserId\" = $1"), &[clerk_id])
+    }
+
+    fn with_id(text: &str, id: &str) -> Value {
+        let mut e = event(text);
+        e["data"]["id"] = json!(id);
+        e
+    }
+
+    #[pg_test]
+    fn created_maps_every_field_of_the_seed_table() {
+        prisma_schema();
+        assert_eq!(apply(&event(CREATED)), "created");
+        assert_eq!(user_field(JANE, "email").as_deref(), Some("jane.doe@example.com"));
+        assert_eq!(user_field(JANE, "username").as_deref(), Some("jane.doe"));
+        assert_eq!(user_field(JANE, "firstName").as_deref(), Some("Jane"));
+        assert_eq!(user_field(JANE, "lastName").as_deref(), Some("Doe"));
+        assert!(user_field(JANE, "photoUrl").unwrap().starts_with("https://img.clerk.com/"));
+        assert_eq!(user_field(JANE, "phoneNumber"), None);
+        assert_eq!(user_field(JANE, "createdAt").as_deref(), Some("2026-01-01 00:00:00"));
+        assert_eq!(user_field(JANE, "updatedAt").as_deref(), Some("2026-01-01 00:00:00"));
+        assert_eq!(user_field(JANE, "id").map(|id| id.len()), Some(36));
+    }
+
+    #[pg_test]
+    fn updated_changes_the_row_in_place() {
+        prisma_schema();
+        apply(&event(CREATED));
+        let id = user_field(JANE, "id");
+        Spi::run("INSERT INTO \"Session\" (id, \"userId\") SELECT 's1', id FROM \"User\"").unwrap();
+        assert_eq!(apply(&event(UPDATED)), "updated");
+        assert_eq!(user_field(JANE, "firstName").as_deref(), Some("Janet"));
+        assert_eq!(user_field(JANE, "lastName").as_deref(), Some("Doe-Smith"));
+        assert_eq!(user_field(JANE, "updatedAt").as_deref(), Some("2026-01-01 01:00:00"));
+        assert_eq!(user_field(JANE, "id"), id, "never delete and re-insert");
+        assert_eq!(count("SELECT count(*) FROM \"Session\""), 1);
+    }
+
+    /// Every order of created/updated/deleted, each event once or twice, ends the same way.
+    #[pg_test]
+    fn every_order_with_duplicates_converges() {
+        prisma_schema();
+        let events = [event(CREATED), event(UPDATED), event(DELETED)];
+        let orders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+        let reset = || Spi::run("DELETE FROM \"User\"; DELETE FROM clerk_sync.user_state").unwrap();
+
+        let mut finals = Vec::new();
+        for order in orders {
+            for twice in [false, true] {
+                reset();
+                for &i in &order {
+                    apply(&events[i]);
+                    if twice {
+                        apply(&events[i]);
+                    }
+                }
+                if twice {
+                    for &i in &order {
+                        apply(&events[i]);
+                    }
+                }
+                finals.push((order, twice, users(), count("SELECT count(*) FROM clerk_sync.user_state WHERE deleted_at_ms IS NOT NULL")));
+            }
+        }
+        for (order, twice, rows, tombstones) in &finals {
+            assert_eq!(rows, "[]", "{order:?} twice={twice}: deleted must stay deleted");
+            assert_eq!(*tombstones, 1, "{order:?} twice={twice}");
+        }
+
+        let mut finals = Vec::new();
+        for order in [[0, 1], [1, 0], [1, 1], [0, 0]] {
+            reset();
+            let mut outcomes = Vec::new();
+            for &i in &order {
+                outcomes.push(apply(&events[i]));
+            }
+            if order == [1, 1] || order == [0, 0] {
+                continue;
+            }
+            apply(&events[0]);
+            apply(&events[1]);
+            finals.push((order, outcomes, users()));
+        }
+        assert_eq!(finals[0].2, finals[1].2, "created/updated in either order");
+        assert_eq!(finals[0].1, ["created", "updated"]);
+        assert_eq!(finals[1].1, ["created", "stale"], "updated first creates the row; the late created is stale");
+        assert!(finals[0].2.contains("\"firstName\": \"Janet\""), "{}", finals[0].2);
+    }
+
+    #[pg_test]
+    fn deletion_cascades_and_tombstones() {
+        prisma_schema();
+        apply(&event(CREATED));
+        Spi::run(
+            "INSERT INTO \"Session\" (id, \"userId\") SELECT 's1', id FROM \"User\";
+             INSERT INTO \"TrainingData\" (id, \"userId\", content) SELECT 't1', id, 'notes' FROM \"User\";",
+        )
+        .unwrap();
+        assert_eq!(apply(&event(DELETED)), "deleted");
+        assert_eq!(count("SELECT count(*) FROM \"User\""), 0);
+        assert_eq!(count("SELECT count(*) FROM \"Session\""), 0);
+        assert_eq!(count("SELECT count(*) FROM \"TrainingData\""), 0);
+        assert_eq!(apply(&event(DELETED)), "stale");
+        let mut late = event(UPDATED);
+        late["data"]["updated_at"] = json!(1899999999000i64);
+        assert_eq!(apply(&late), "stale", "not even a newer update resurrects a deleted user");
+        assert_eq!(count("SELECT count(*) FROM \"User\""), 0);
+    }
+
+    #[pg_test]
+    fn a_delete_for_an_unseen_user_leaves_a_tombstone() {
+        prisma_schema();
+        assert_eq!(apply(&event(DELETED)), "deleted");
+        assert_eq!(apply(&event(CREATED)), "stale");
+        assert_eq!(count("SELECT count(*) FROM \"User\""), 0);
+    }
+
+    #[pg_test]
+    fn soft_delete_keeps_the_row() {
+        prisma_schema();
+        Spi::run(
+            "ALTER TABLE \"User\" ADD COLUMN \"deletedAt\" TIMESTAMP(3);
+             SELECT clerk_sync.set_setting('delete_mode', 'soft');
+             SELECT clerk_sync.set_setting('column.deleted_at', 'deletedAt');",
+        )
+        .unwrap();
+        apply(&event(CREATED));
+        assert_eq!(apply(&event(DELETED)), "deleted");
+        assert_eq!(user_field(JANE, "deletedAt").as_deref(), Some("2026-01-01 02:00:00"));
+        assert_eq!(apply(&event(UPDATED)), "stale");
+        assert_eq!(user_field(JANE, "firstName").as_deref(), Some("Jane"));
+    }
+
+    #[pg_test]
+    fn soft_delete_without_its_column_is_a_configuration_error() {
+        prisma_schema();
+        Spi::run("SELECT clerk_sync.set_setting('delete_mode', 'soft')").unwrap();
+        let q = format!("SELECT clerk_sync.clerk_apply('{}'::jsonb)", DELETED.trim());
+        assert_eq!(sqlstate_of(&q).as_deref(), Some("55000"));
+    }
+
+    #[pg_test]
+    fn phone_only_users_get_a_placeholder_email_or_null() {
+        prisma_schema();
+        let id = "user_2zQmB8cYlQ5sMxO0tU2wD4eF6gH";
+        assert_eq!(apply(&event(PHONE_ONLY)), "created");
+        assert_eq!(user_field(id, "email").as_deref(), Some("user_2zQmB8cYlQ5sMxO0tU2wD4eF6gH@no-email.invalid"));
+        assert_eq!(user_field(id, "username").as_deref(), Some("user_2zqmb8cylq5smxo0tu2wd4ef6gh"));
+        assert_eq!(user_field(id, "phoneNumber").as_deref(), Some("+15555550123"));
+
+        Spi::run("ALTER TABLE \"User\" ALTER COLUMN email DROP NOT NULL").unwrap();
+        let mut later = event(PHONE_ONLY);
+        later["data"]["updated_at"] = json!(1767225700000i64);
+        assert_eq!(apply(&later), "updated");
+        assert_eq!(user_field(id, "email"), None, "NULL where the column allows it");
+    }
+
+    #[pg_test]
+    fn unicode_names_and_clerk_usernames_are_kept() {
+        prisma_schema();
+        assert_eq!(apply(&event(UNICODE)), "created");
+        let id = "user_2zQmC9dZmR6tNyP1uV3xE5fG7hI";
+        assert_eq!(user_field(id, "firstName").as_deref(), Some("Zoë"));
+        assert_eq!(user_field(id, "lastName").as_deref(), Some("Ünal"));
+        assert_eq!(user_field(id, "email").as_deref(), Some("zoë.ünal@example.org"));
+        assert_eq!(user_field(id, "username").as_deref(), Some("zoe_unal"));
+    }
+
+    #[pg_test]
+    fn username_collisions_get_a_deterministic_suffix() {
+        prisma_schema();
+        apply(&event(UNICODE));
+        let other = "user_other000000000000000000001";
+        let mut clash = with_id(UNICODE, other);
+        clash["data"]["email_addresses"][0]["email_address"] = json!("other@example.org");
+        assert_eq!(apply(&clash), "created");
+        let expected = clerk_sync_core::username::candidate("zoe_unal", other, 1);
+        assert_eq!(user_field(other, "username"), Some(expected.clone()));
+        clash["data"]["updated_at"] = json!(1767225700000i64);
+        assert_eq!(apply(&clash), "updated");
+        assert_eq!(user_field(other, "username"), Some(expected), "stable across updates");
+
+        let mut derived = with_id(CREATED, "user_third0000000000000000000002");
+        derived["data"]["email_addresses"][0]["email_address"] = json!("zoe_unal@elsewhere.example");
+        assert_eq!(apply(&derived), "created");
+        assert!(user_field("user_third0000000000000000000002", "username").unwrap().starts_with("zoe_unal_"));
+        assert_eq!(count("SELECT count(DISTINCT username) FROM \"User\""), 3);
+    }
+
+    #[pg_test]
+    fn a_dangling_primary_email_id_does_not_crash() {
+        prisma_schema();
+        let mut e = event(CREATED);
+        e["data"]["primary_email_address_id"] = json!("idn_does_not_exist");
+        assert_eq!(apply(&e), "created");
+        assert_eq!(user_field(JANE, "email").as_deref(), Some("user_2zQmA7bXkP4rLwN9sT1vC3dE5fG@no-email.invalid"));
+        assert_eq!(user_field(JANE, "username").as_deref(), Some("user_2zqma7bxkp4rlwn9st1vc3de5fg"));
+    }
+
+    #[pg_test]
+    fn unknown_types_are_ignored_and_a_missing_id_is_rejected() {
+        prisma_schema();
+        assert_eq!(apply(&event(SESSION)), "ignored");
+        let mut e = event(CREATED);
+        e["data"].as_object_mut().unwrap().remove("id");
+        let q = format!("SELECT clerk_sync.clerk_apply('{e}'::jsonb)");
+        assert_eq!(sqlstate_of(&q).as_deref(), Some("22023"));
+        assert_eq!(count("SELECT count(*) FROM \"User\""), 0);
+        let message = text_query(
+            "DO $$ BEGIN PERFORM clerk_sync.clerk_apply('{\"type\":\"user.created\",\"data\":{}}'); \
+             EXCEPTION WHEN OTHERS THEN PERFORM set_config('t.msg', SQLERRM, true); END $$; \
+             SELECT current_setting('t.msg')",
+            &[],
+        );
+        assert_eq!(message.as_deref(), Some("invalid Clerk event: the event has no data.id (the Clerk user id)"));
+    }
+
+    #[pg_test]
+    fn a_custom_snake_case_table_works() {
+        Spi::run(
+            "CREATE SCHEMA app;
+             CREATE TABLE app.users (
+                 id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                 clerk_id text NOT NULL UNIQUE,
+                 email text,
+                 display_name text,
+                 avatar text,
+                 updated_at timestamptz NOT NULL,
+                 removed boolean NOT NULL DEFAULT false);
+             SELECT clerk_sync.set_setting(name, value) FROM (VALUES
+                 ('target_schema', 'app'), ('target_table', 'users'),
+                 ('column.clerk_user_id', 'clerk_id'), ('column.id', 'id'), ('column.email', 'email'),
+                 ('column.username', 'display_name'), ('column.first_name', ''), ('column.last_name', ''),
+                 ('column.photo_url', 'avatar'), ('column.phone_number', ''), ('column.created_at', ''),
+                 ('column.updated_at', 'updated_at'), ('delete_mode', 'soft'), ('column.deleted_at', 'removed')) s(name, value);",
+        )
+        .unwrap();
+        assert_eq!(apply(&event(CREATED)), "created");
+        assert_eq!(apply(&event(UPDATED)), "updated");
+        assert_eq!(apply(&event(PHONE_ONLY)), "created");
+        let rows = text_query(
+            "SELECT jsonb_agg(jsonb_build_object('c', clerk_id, 'e', email, 'u', display_name, 't', updated_at, 'r', removed) ORDER BY clerk_id)::text FROM app.users",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            rows,
+            r#"[{"c": "user_2zQmA7bXkP4rLwN9sT1vC3dE5fG", "e": "jane.doe@example.com", "r": false, "t": "2026-01-01T01:00:00+00:00", "u": "jane.doe"}, {"c": "user_2zQmB8cYlQ5sMxO0tU2wD4eF6gH", "e": null, "r": false, "t": "2026-01-01T00:00:00+00:00", "u": "user_2zqmb8cylq5smxo0tu2wd4ef6gh"}]"#
+        );
+        assert_eq!(apply(&event(DELETED)), "deleted");
+        assert_eq!(count("SELECT count(*) FROM app.users WHERE removed"), 1);
+    }
+
+    #[pg_test]
+    fn a_hostile_configured_identifier_cannot_inject_sql() {
+        Spi::run(
+            "CREATE TABLE canary (x int);
+             CREATE TABLE public.\"u\"\"; DROP TABLE canary; --\" (\"clerkUserId\" text PRIMARY KEY);
+             SELECT clerk_sync.set_setting(name, '') FROM unnest(ARRAY['column.id','column.email','column.username',
+                 'column.first_name','column.last_name','column.photo_url','column.phone_number',
+                 'column.created_at','column.updated_at']) name;
+             SELECT clerk_sync.set_setting('target_table', 'u\"; DROP TABLE canary; --');",
+        )
+        .unwrap();
+        assert_eq!(apply(&event(CREATED)), "created");
+        assert_eq!(apply(&event(DELETED)), "deleted");
+        assert_eq!(count("SELECT count(*) FROM canary"), 0, "the canary table still exists");
+    }
+
+    #[pg_test]
+    fn a_missing_target_table_is_a_configuration_error() {
+        let q = format!("SELECT clerk_sync.clerk_apply('{}'::jsonb)", CREATED.trim());
+        assert_eq!(sqlstate_of(&q).as_deref(), Some("55000"));
+    }
+
+    #[pg_test]
+    fn backfill_obeys_the_same_high_water_marks() {
+        prisma_schema();
+        apply(&event(UPDATED));
+        let older = event(CREATED)["data"].clone();
+        let mut brand_new = event(UNICODE)["data"].clone();
+        brand_new["updated_at"] = json!(1767225600000i64);
+        let list = json!([older, brand_new]);
+        let outcomes = text_query(
+            "SELECT string_agg(outcome || '=' || users, ',' ORDER BY outcome) FROM clerk_sync.backfill($1::jsonb)",
+            &[&list.to_string()],
+        );
+        assert_eq!(outcomes.as_deref(), Some("created=1,stale=1"));
+        assert_eq!(user_field(JANE, "firstName").as_deref(), Some("Janet"), "the newer webhook wins");
+
+        let mut newer = event(UPDATED)["data"].clone();
+        newer["first_name"] = json!("Imported");
+        newer["updated_at"] = json!(1767240000000i64);
+        let page = json!({"data": [newer], "total_count": 1});
+        text_query("SELECT string_agg(outcome, ',') FROM clerk_sync.backfill($1::jsonb)", &[&page.to_string()]);
+        assert_eq!(user_field(JANE, "firstName").as_deref(), Some("Imported"), "a newer import wins");
+        assert_eq!(apply(&event(UPDATED)), "stale");
+
+        apply(&event(DELETED));
+        let again = json!([newer]);
+        let outcomes = text_query("SELECT string_agg(outcome, ',') FROM clerk_sync.backfill($1::jsonb)", &[&again.to_string()]);
+        assert_eq!(outcomes.as_deref(), Some("stale"), "no import resurrects a deleted user");
+
+        let q = "SELECT * FROM clerk_sync.backfill('[{\"id\": \"user_x\", \"updated_at\": 1}, {\"first_name\": \"no id\"}]')";
+        assert_eq!(sqlstate_of(q).as_deref(), Some("22023"));
+        assert_eq!(user_field("user_x", "id"), None, "all or nothing");
+    }
+}

@@ -1,0 +1,190 @@
+//! The configured users table: its statements, prepared once per backend and configuration.
+//!
+//! The SQL comes from `clerk_sync_core::target_sql` (quoted identifiers, parameters only); this
+//! module reads the column types from the catalog, prepares the statements and runs them. The
+//! plan is dropped when the settings change or the table is altered (relcache invalidation).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use clerk_sync_core::settings::Target;
+use clerk_sync_core::target_sql::{self, ColumnInfo, ColumnKind, TargetError};
+use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys::{self, PgBuiltInOids};
+use pgrx::prelude::*;
+use pgrx::spi::OwnedPreparedStatement;
+
+use crate::error::ClerkSyncError;
+
+pub struct TargetPlan {
+    relid: pg_sys::Oid,
+    update: OwnedPreparedStatement,
+    insert: OwnedPreparedStatement,
+    delete: OwnedPreparedStatement,
+    username_taken: Option<OwnedPreparedStatement>,
+    pub email_required: bool,
+}
+
+thread_local! {
+    static PLAN: RefCell<Option<Rc<TargetPlan>>> = const { RefCell::new(None) };
+}
+
+/// Called from the relcache callback: `config_changed` when the settings may have changed.
+pub fn invalidate(relid: pg_sys::Oid, config_changed: bool) {
+    PLAN.with(|plan| {
+        let mut plan = plan.borrow_mut();
+        let stale = config_changed
+            || relid == pg_sys::InvalidOid
+            || plan.as_ref().is_some_and(|p| p.relid == relid);
+        if stale {
+            *plan = None;
+        }
+    });
+}
+
+/// The values of one user, in the parameter order of `target_sql`.
+pub struct UserRow<'a> {
+    pub clerk_id: &'a str,
+    pub email: Option<&'a str>,
+    pub username: Option<&'a str>,
+    pub first_name: Option<&'a str>,
+    pub last_name: Option<&'a str>,
+    pub photo_url: Option<&'a str>,
+    pub phone_number: Option<&'a str>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+impl UserRow<'_> {
+    fn args(&self) -> [DatumWithOid<'static>; 9] {
+        let text = |v: Option<&str>| -> DatumWithOid<'static> { v.map(str::to_owned).into() };
+        [
+            self.clerk_id.to_owned().into(),
+            text(self.email),
+            text(self.username),
+            text(self.first_name),
+            text(self.last_name),
+            text(self.photo_url),
+            text(self.phone_number),
+            self.created_at_ms.into(),
+            self.updated_at_ms.into(),
+        ]
+    }
+}
+
+pub const TEXT: pg_sys::Oid = PgBuiltInOids::TEXTOID.value();
+pub const INT8: pg_sys::Oid = PgBuiltInOids::INT8OID.value();
+const USER_ROW_TYPES: [pg_sys::Oid; 9] = [TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT8, INT8];
+
+impl TargetPlan {
+    /// Updates the user's row; false when there is none.
+    pub fn update(&self, row: &UserRow) -> Result<bool, ClerkSyncError> {
+        Ok(Spi::connect_mut(|client| client.update(&self.update, None, &row.args()).map(|t| t.len()))? > 0)
+    }
+
+    pub fn insert(&self, row: &UserRow) -> Result<(), ClerkSyncError> {
+        Spi::connect_mut(|client| client.update(&self.insert, None, &row.args()).map(drop))?;
+        Ok(())
+    }
+
+    /// Deletes (or soft-deletes) the user's row; false when there was none.
+    pub fn delete(&self, clerk_id: &str, deleted_at_ms: i64) -> Result<bool, ClerkSyncError> {
+        let args = [clerk_id.into(), deleted_at_ms.into()];
+        Ok(Spi::connect_mut(|client| client.update(&self.delete, None, &args).map(|t| t.len()))? > 0)
+    }
+
+    pub fn has_username(&self) -> bool {
+        self.username_taken.is_some()
+    }
+
+    /// Whether a row of another user holds `username`.
+    pub fn username_taken(&self, username: &str, clerk_id: &str) -> Result<bool, ClerkSyncError> {
+        let Some(statement) = &self.username_taken else {
+            return Ok(false);
+        };
+        let args = [username.into(), clerk_id.into()];
+        let taken = Spi::connect_mut(|client| {
+            client.update(statement, Some(1), &args)?.first().get_one::<bool>()
+        })?;
+        Ok(taken.unwrap_or(false))
+    }
+}
+
+fn table_oid(target: &Target) -> Result<pg_sys::Oid, ClerkSyncError> {
+    let oid = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
+                Some(1),
+                &[target.schema.as_str().into(), target.table.as_str().into()],
+            )?
+            .next()
+            .map(|row| row.get::<pg_sys::Oid>(1))
+            .transpose()
+            .map(Option::flatten)
+    })?;
+    oid.ok_or_else(|| {
+        TargetError::NoTable(format!("{}.{}", target.schema, target.table)).into()
+    })
+}
+
+fn columns(relid: pg_sys::Oid) -> Result<Vec<(String, ColumnInfo)>, ClerkSyncError> {
+    Ok(Spi::connect(|client| {
+        client
+            .select(
+                "SELECT a.attname::text, bt.typname::text, bt.typcategory::text, a.attnotnull,
+                        a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '', a.attgenerated <> ''
+                 FROM pg_catalog.pg_attribute a
+                 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+                 JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+                 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped",
+                None,
+                &[relid.into()],
+            )?
+            .map(|row| {
+                let name = row.get::<String>(1)?.unwrap_or_default();
+                let typname = row.get::<String>(2)?.unwrap_or_default();
+                let category = row.get::<String>(3)?.unwrap_or_default();
+                let info = ColumnInfo {
+                    kind: ColumnKind::from_catalog(&typname, &category),
+                    not_null: row.get::<bool>(4)?.unwrap_or(false),
+                    has_default: row.get::<bool>(5)?.unwrap_or(false),
+                    generated: row.get::<bool>(6)?.unwrap_or(false),
+                };
+                Ok((name, info))
+            })
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+    })?)
+}
+
+pub fn prepare(sql: &str, types: &[pg_sys::Oid]) -> Result<OwnedPreparedStatement, ClerkSyncError> {
+    let types: Vec<pgrx::PgOid> = types.iter().map(|&oid| pgrx::PgOid::from(oid)).collect();
+    Ok(Spi::connect(|client| client.prepare_mut(sql, &types).map(|p| p.keep()))?)
+}
+
+fn build(target: &Target) -> Result<TargetPlan, ClerkSyncError> {
+    let relid = table_oid(target)?;
+    let columns = columns(relid)?;
+    let statements = target_sql::build(target, |name| {
+        columns.iter().find(|(column, _)| column == name).map(|(_, info)| info.clone())
+    })?;
+    Ok(TargetPlan {
+        relid,
+        update: prepare(&statements.update, &USER_ROW_TYPES)?,
+        insert: prepare(&statements.insert, &USER_ROW_TYPES)?,
+        delete: prepare(&statements.delete, &[TEXT, INT8])?,
+        username_taken: statements.username_taken.as_deref().map(|sql| prepare(sql, &[TEXT, TEXT])).transpose()?,
+        email_required: statements.email_required,
+    })
+}
+
+/// The plan for the current configuration, built on first use.
+pub fn plan(target: &Target) -> Result<Rc<TargetPlan>, ClerkSyncError> {
+    if let Some(plan) = PLAN.with(|plan| plan.borrow().clone()) {
+        return Ok(plan);
+    }
+    let plan = Rc::new(build(target)?);
+    PLAN.with(|cell| *cell.borrow_mut() = Some(plan.clone()));
+    Ok(plan)
+}
