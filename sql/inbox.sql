@@ -3,9 +3,9 @@
 -- redact_user_payloads() keep what is stored small and free of deleted users' personal data.
 
 CREATE TABLE clerk_sync.inbox (
-    msg_id      text        PRIMARY KEY,
+    msg_id      text COLLATE "C" PRIMARY KEY,
     event_type  text,
-    user_id     text,
+    user_id     text COLLATE "C",
     event_at    timestamptz,
     payload     jsonb       NOT NULL,
     received_at timestamptz NOT NULL DEFAULT pg_catalog.now(),

@@ -5,15 +5,16 @@
 //! a tombstone recorded for a user never seen), `stale` (older than what the table reflects, or
 //! the user is deleted: nothing changed), `ignored` (an event type that is not applied).
 
-use clerk_sync_core::username::{base_username, candidate, placeholder_email, MAX_SUFFIX_ATTEMPTS};
-use clerk_sync_core::{parse_event, ClerkEvent, PayloadError, Settings, UserRecord};
+use clerk_sync_core::username::placeholder_email;
+use clerk_sync_core::{parse_event, ClerkEvent, DeleteMode, PayloadError, Settings, UserRecord};
 use pgrx::prelude::*;
 use serde_json::Value;
 
 use crate::config;
 use crate::error::{ClerkSyncError, OrReport};
-use crate::target::{self, TargetPlan, UserRow};
-use crate::user_state;
+use crate::target::{self, UserRow};
+use crate::user_state::{self, Marked};
+use crate::usernames;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -36,33 +37,6 @@ impl Outcome {
     }
 }
 
-/// Serialises username claims of different users (same-user events are already serialised by
-/// the user's state row).
-const USERNAME_LOCK_SPACE: i32 = 0x436c_6b55;
-
-fn lock_username(username: &str) -> Result<(), ClerkSyncError> {
-    Spi::run_with_args(
-        "SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
-        &[USERNAME_LOCK_SPACE.into(), username.into()],
-    )?;
-    Ok(())
-}
-
-fn choose_username(plan: &TargetPlan, user: &UserRecord) -> Result<Option<String>, ClerkSyncError> {
-    if !plan.has_username() {
-        return Ok(None);
-    }
-    let base = base_username(user);
-    for attempt in 0..=MAX_SUFFIX_ATTEMPTS {
-        let name = candidate(&base, &user.clerk_id, attempt);
-        lock_username(&name)?;
-        if !plan.username_taken(&name, &user.clerk_id)? {
-            return Ok(Some(name));
-        }
-    }
-    Err(ClerkSyncError::UsernameExhausted(base))
-}
-
 fn redact_if_configured(settings: &Settings, clerk_id: &str) -> Result<(), ClerkSyncError> {
     if settings.redact_on_delete {
         Spi::run_with_args("SELECT clerk_sync.redact_user_payloads($1)", &[clerk_id.into()])?;
@@ -72,13 +46,16 @@ fn redact_if_configured(settings: &Settings, clerk_id: &str) -> Result<(), Clerk
 
 fn apply_upsert(settings: &Settings, user: &UserRecord, order_ms: i64) -> Result<Outcome, ClerkSyncError> {
     let plan = target::plan(&settings.target)?;
-    if !user_state::advance(&user.clerk_id, order_ms)? {
-        if user_state::is_deleted(&user.clerk_id)? {
-            redact_if_configured(settings, &user.clerk_id)?;
+    let previous_username = match user_state::advance(&user.clerk_id, order_ms)? {
+        Marked::Stale => {
+            if user_state::is_deleted(&user.clerk_id)? {
+                redact_if_configured(settings, &user.clerk_id)?;
+            }
+            return Ok(Outcome::Stale);
         }
-        return Ok(Outcome::Stale);
-    }
-    let username = choose_username(&plan, user)?;
+        Marked::Moved { username } => username,
+    };
+    let username = usernames::choose(&plan, user, previous_username.as_deref())?;
     let placeholder;
     let email = match user.email.as_deref() {
         None if plan.email_required => {
@@ -89,6 +66,7 @@ fn apply_upsert(settings: &Settings, user: &UserRecord, order_ms: i64) -> Result
     };
     let updated_at_ms = user.updated_at_ms.unwrap_or(order_ms);
     let row = UserRow {
+        previous_username: previous_username.as_deref(),
         clerk_id: &user.clerk_id,
         email,
         username: username.as_deref(),
@@ -99,20 +77,23 @@ fn apply_upsert(settings: &Settings, user: &UserRecord, order_ms: i64) -> Result
         created_at_ms: user.created_at_ms.unwrap_or(updated_at_ms),
         updated_at_ms,
     };
-    if plan.update(&row)? {
-        Ok(Outcome::Updated)
-    } else {
-        plan.insert(&row)?;
+    if plan.upsert(&row)? {
         Ok(Outcome::Created)
+    } else {
+        Ok(Outcome::Updated)
     }
 }
 
 fn apply_delete(settings: &Settings, clerk_id: &str, order_ms: i64) -> Result<Outcome, ClerkSyncError> {
     let plan = target::plan(&settings.target)?;
-    if !user_state::tombstone(clerk_id, order_ms)? {
-        return Ok(Outcome::Stale);
-    }
+    let username = match user_state::tombstone(clerk_id, order_ms)? {
+        Marked::Stale => return Ok(Outcome::Stale),
+        Marked::Moved { username } => username,
+    };
     plan.delete(clerk_id, order_ms)?;
+    if let (DeleteMode::Delete, Some(username)) = (settings.target.delete_mode, username) {
+        usernames::release(&username, clerk_id)?;
+    }
     redact_if_configured(settings, clerk_id)?;
     Ok(Outcome::Deleted)
 }
@@ -366,6 +347,49 @@ mod tests {
         assert_eq!(apply(&derived), "created");
         assert!(user_field("user_third0000000000000000000002", "username").unwrap().starts_with("zoe_unal_"));
         assert_eq!(count("SELECT count(DISTINCT username) FROM \"User\""), 3);
+    }
+
+    #[pg_test]
+    fn usernames_are_released_on_rename_and_on_delete() {
+        prisma_schema();
+        apply(&event(CREATED));
+        let mut renamed = event(UPDATED);
+        renamed["data"]["username"] = json!("jane_new");
+        assert_eq!(apply(&renamed), "updated");
+        assert_eq!(user_field(JANE, "username").as_deref(), Some("jane_new"));
+        assert_eq!(
+            text_query("SELECT string_agg(username, ',') FROM clerk_sync.username_claim WHERE clerk_user_id = $1", &[JANE]).as_deref(),
+            Some("jane_new")
+        );
+
+        let other = "user_other000000000000000000001";
+        let mut second = with_id(CREATED, other);
+        second["data"]["email_addresses"][0]["email_address"] = json!("jane.doe@other.example");
+        assert_eq!(apply(&second), "created");
+        assert_eq!(user_field(other, "username").as_deref(), Some("jane.doe"), "the old name was released");
+
+        let mut gone = event(DELETED);
+        gone["timestamp"] = json!(1767240000000i64);
+        assert_eq!(apply(&gone), "deleted");
+        let third = "user_third0000000000000000000002";
+        let mut taker = with_id(CREATED, third);
+        taker["data"]["username"] = json!("jane_new");
+        taker["data"]["email_addresses"][0]["email_address"] = json!("third@example.com");
+        assert_eq!(apply(&taker), "created");
+        assert_eq!(user_field(third, "username").as_deref(), Some("jane_new"), "a deleted user's name is free again");
+    }
+
+    #[pg_test]
+    fn a_name_the_app_itself_holds_is_skipped_and_not_kept_claimed() {
+        prisma_schema();
+        Spi::run("INSERT INTO \"User\" (id, email, username, \"updatedAt\") VALUES ('app-row', 'app@example.com', 'jane.doe', now())").unwrap();
+        assert_eq!(apply(&event(CREATED)), "created");
+        let expected = clerk_sync_core::username::candidate("jane.doe", JANE, 1);
+        assert_eq!(user_field(JANE, "username"), Some(expected.clone()));
+        assert_eq!(
+            text_query("SELECT string_agg(username, ',') FROM clerk_sync.username_claim", &[]),
+            Some(expected)
+        );
     }
 
     #[pg_test]

@@ -11,8 +11,10 @@ mod inbox;
 mod jsonb_headers;
 mod secrets;
 mod settings;
+mod statements;
 mod target;
 mod user_state;
+mod usernames;
 #[cfg(any(test, feature = "pg_test"))]
 mod testing;
 mod verify;

@@ -223,6 +223,6 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(dumped, "clerk_sync.inbox,clerk_sync.secret,clerk_sync.setting,clerk_sync.user_state");
+        assert_eq!(dumped, "clerk_sync.inbox,clerk_sync.secret,clerk_sync.setting,clerk_sync.user_state,clerk_sync.username_claim");
     }
 }

@@ -10,19 +10,30 @@ use std::rc::Rc;
 use clerk_sync_core::settings::Target;
 use clerk_sync_core::target_sql::{self, ColumnInfo, ColumnKind, TargetError};
 use pgrx::datum::DatumWithOid;
-use pgrx::pg_sys::{self, PgBuiltInOids};
+use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
 
 use crate::error::ClerkSyncError;
+use crate::statements::{execute, prepare, INT8, TEXT};
 
 pub struct TargetPlan {
     relid: pg_sys::Oid,
-    update: OwnedPreparedStatement,
-    insert: OwnedPreparedStatement,
+    upsert: OwnedPreparedStatement,
     delete: OwnedPreparedStatement,
-    username_taken: Option<OwnedPreparedStatement>,
+    claim_username: Option<OwnedPreparedStatement>,
     pub email_required: bool,
+}
+
+/// What claiming a username found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The user holds it from now on.
+    Claimed,
+    /// The user holds the claim, but a row the app wrote itself has the name.
+    ClaimedButInUse,
+    /// Another user's claim holds it.
+    Taken,
 }
 
 thread_local! {
@@ -44,6 +55,8 @@ pub fn invalidate(relid: pg_sys::Oid, config_changed: bool) {
 
 /// The values of one user, in the parameter order of `target_sql`.
 pub struct UserRow<'a> {
+    /// The username the user held before this event (to release its claim).
+    pub previous_username: Option<&'a str>,
     pub clerk_id: &'a str,
     pub email: Option<&'a str>,
     pub username: Option<&'a str>,
@@ -56,7 +69,7 @@ pub struct UserRow<'a> {
 }
 
 impl UserRow<'_> {
-    fn args(&self) -> [DatumWithOid<'static>; 9] {
+    fn args(&self) -> [DatumWithOid<'static>; 10] {
         let text = |v: Option<&str>| -> DatumWithOid<'static> { v.map(str::to_owned).into() };
         [
             self.clerk_id.to_owned().into(),
@@ -68,45 +81,41 @@ impl UserRow<'_> {
             text(self.phone_number),
             self.created_at_ms.into(),
             self.updated_at_ms.into(),
+            text(self.previous_username),
         ]
     }
 }
 
-pub const TEXT: pg_sys::Oid = PgBuiltInOids::TEXTOID.value();
-pub const INT8: pg_sys::Oid = PgBuiltInOids::INT8OID.value();
-const USER_ROW_TYPES: [pg_sys::Oid; 9] = [TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT8, INT8];
+const USER_ROW_TYPES: [pg_sys::Oid; 10] = [TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT8, INT8, TEXT];
 
 impl TargetPlan {
-    /// Updates the user's row; false when there is none.
-    pub fn update(&self, row: &UserRow) -> Result<bool, ClerkSyncError> {
-        Ok(Spi::connect_mut(|client| client.update(&self.update, None, &row.args()).map(|t| t.len()))? > 0)
-    }
-
-    pub fn insert(&self, row: &UserRow) -> Result<(), ClerkSyncError> {
-        Spi::connect_mut(|client| client.update(&self.insert, None, &row.args()).map(drop))?;
-        Ok(())
+    /// Updates the user's row in place, or inserts it; true when it inserted.
+    pub fn upsert(&self, row: &UserRow) -> Result<bool, ClerkSyncError> {
+        execute(&self.upsert, &row.args(), |rows| Ok(rows.first().get_one::<bool>()?.unwrap_or(false)))
     }
 
     /// Deletes (or soft-deletes) the user's row; false when there was none.
     pub fn delete(&self, clerk_id: &str, deleted_at_ms: i64) -> Result<bool, ClerkSyncError> {
-        let args = [clerk_id.into(), deleted_at_ms.into()];
-        Ok(Spi::connect_mut(|client| client.update(&self.delete, None, &args).map(|t| t.len()))? > 0)
+        execute(&self.delete, &[clerk_id.into(), deleted_at_ms.into()], |rows| Ok(!rows.is_empty()))
     }
 
     pub fn has_username(&self) -> bool {
-        self.username_taken.is_some()
+        self.claim_username.is_some()
     }
 
-    /// Whether a row of another user holds `username`.
-    pub fn username_taken(&self, username: &str, clerk_id: &str) -> Result<bool, ClerkSyncError> {
-        let Some(statement) = &self.username_taken else {
-            return Ok(false);
+    /// Claims `username` for the user (see `usernames`).
+    pub fn claim_username(&self, username: &str, clerk_id: &str) -> Result<Claim, ClerkSyncError> {
+        let Some(statement) = &self.claim_username else {
+            return Ok(Claim::Taken);
         };
-        let args = [username.into(), clerk_id.into()];
-        let taken = Spi::connect_mut(|client| {
-            client.update(statement, Some(1), &args)?.first().get_one::<bool>()
+        let (claimed, in_use) = execute(statement, &[username.into(), clerk_id.into()], |rows| {
+            rows.first().get_two::<bool, bool>()
         })?;
-        Ok(taken.unwrap_or(false))
+        Ok(match (claimed, in_use) {
+            (Some(true), Some(true)) => Claim::ClaimedButInUse,
+            (Some(true), _) => Claim::Claimed,
+            _ => Claim::Taken,
+        })
     }
 }
 
@@ -158,11 +167,6 @@ fn columns(relid: pg_sys::Oid) -> Result<Vec<(String, ColumnInfo)>, ClerkSyncErr
     })?)
 }
 
-pub fn prepare(sql: &str, types: &[pg_sys::Oid]) -> Result<OwnedPreparedStatement, ClerkSyncError> {
-    let types: Vec<pgrx::PgOid> = types.iter().map(|&oid| pgrx::PgOid::from(oid)).collect();
-    Ok(Spi::connect(|client| client.prepare_mut(sql, &types).map(|p| p.keep()))?)
-}
-
 fn build(target: &Target) -> Result<TargetPlan, ClerkSyncError> {
     let relid = table_oid(target)?;
     let columns = columns(relid)?;
@@ -171,10 +175,9 @@ fn build(target: &Target) -> Result<TargetPlan, ClerkSyncError> {
     })?;
     Ok(TargetPlan {
         relid,
-        update: prepare(&statements.update, &USER_ROW_TYPES)?,
-        insert: prepare(&statements.insert, &USER_ROW_TYPES)?,
+        upsert: prepare(&statements.upsert, &USER_ROW_TYPES)?,
         delete: prepare(&statements.delete, &[TEXT, INT8])?,
-        username_taken: statements.username_taken.as_deref().map(|sql| prepare(sql, &[TEXT, TEXT])).transpose()?,
+        claim_username: statements.claim_username.as_deref().map(|sql| prepare(sql, &[TEXT, TEXT])).transpose()?,
         email_required: statements.email_required,
     })
 }

@@ -1,9 +1,9 @@
 //! The SQL that writes users into the configured table. Built once per configuration from the
 //! table's column types; every configured identifier is quoted and every value is a parameter.
 //!
-//! Parameters of `update` and `insert`: $1 Clerk user id, $2 email, $3 username, $4 first name,
+//! Parameters of `upsert`: $1 Clerk user id, $2 email, $3 username, $4 first name,
 //! $5 last name, $6 photo URL, $7 phone number (all text), $8 created_at, $9 updated_at (Unix ms,
-//! bigint). Of `delete`: $1 Clerk user id, $2 deletion time (Unix ms). Of `username_taken`:
+//! bigint), $10 the username the user held before (text). Of `delete`: $1 Clerk user id, $2 deletion time (Unix ms). Of `claim_username`:
 //! $1 username, $2 Clerk user id. Statements are prepared with all their parameter types, so a
 //! parameter that an unmapped column leaves unused is harmless.
 
@@ -65,10 +65,9 @@ pub enum TargetError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetStatements {
-    pub update: String,
-    pub insert: String,
+    pub upsert: String,
     pub delete: String,
-    pub username_taken: Option<String>,
+    pub claim_username: Option<String>,
     /// The email column is NOT NULL: a user without email gets a placeholder.
     pub email_required: bool,
 }
@@ -158,8 +157,6 @@ where
 
     let mut set_list = vec![format!("{clerk} = $1")];
     set_list.extend(assignments.iter().map(|(col, expr)| format!("{col} = {expr}")));
-    let update = format!("UPDATE {table} SET {} WHERE {clerk} = $1", set_list.join(", "));
-
     let mut insert_columns = vec![clerk.clone()];
     let mut insert_values = vec!["$1".to_owned()];
     for (col, expr) in &assignments {
@@ -184,8 +181,24 @@ where
             insert_values.push(value);
         }
     }
-    let insert = format!(
-        "INSERT INTO {table} ({}) VALUES ({})",
+    // Update in place, else insert; one statement, true when it inserted. Callers hold the
+    // user's state row lock, so no other clerk_sync session writes this user meanwhile. With a
+    // username column, the same statement records the user's name ($3) in user_state and
+    // releases the claim on the previous one ($10).
+    let username_bookkeeping = if target.username.is_some() {
+        ", named AS (UPDATE clerk_sync.user_state SET username = $3 \
+             WHERE clerk_user_id = $1 AND username IS DISTINCT FROM $3 RETURNING 1), \
+         released AS (DELETE FROM clerk_sync.username_claim \
+             WHERE username = $10 AND clerk_user_id = $1 AND $10 IS DISTINCT FROM $3 RETURNING 1)"
+    } else {
+        ""
+    };
+    let upsert = format!(
+        "WITH updated AS (UPDATE {table} SET {} WHERE {clerk} = $1 RETURNING 1), \
+         inserted AS (INSERT INTO {table} ({}) SELECT {} WHERE NOT EXISTS (SELECT 1 FROM updated) RETURNING 1)\
+         {username_bookkeeping} \
+         SELECT EXISTS (SELECT 1 FROM inserted)",
+        set_list.join(", "),
         insert_columns.join(", "),
         insert_values.join(", ")
     );
@@ -203,14 +216,21 @@ where
         }
     };
 
-    let username_taken = target.username.as_ref().map(|name| {
+    // Claims $1 for user $2 in clerk_sync.username_claim (see src/usernames.rs): true when the
+    // claim is the user's (inserted now, or found already the user's); and whether another row of
+    // the target (one the app wrote) holds $1.
+    let claim_username = target.username.as_ref().map(|name| {
         format!(
-            "SELECT EXISTS (SELECT 1 FROM {table} WHERE {} = $1 AND {clerk} IS DISTINCT FROM $2)",
+            "WITH claim AS (INSERT INTO clerk_sync.username_claim AS c (username, clerk_user_id) VALUES ($1, $2) \
+                 ON CONFLICT (username) DO UPDATE SET claimed_at = c.claimed_at \
+                 WHERE c.clerk_user_id = EXCLUDED.clerk_user_id RETURNING 1) \
+             SELECT EXISTS (SELECT 1 FROM claim), \
+                    EXISTS (SELECT 1 FROM {table} WHERE {} = $1 AND {clerk} IS DISTINCT FROM $2)",
             quote_ident(name)
         )
     });
 
-    Ok(TargetStatements { update, insert, delete, username_taken, email_required })
+    Ok(TargetStatements { upsert, delete, claim_username, email_required })
 }
 
 #[cfg(test)]
@@ -238,14 +258,15 @@ mod tests {
     #[test]
     fn the_default_target_is_the_prisma_user_table() {
         let s = build(&Settings::default().target, prisma).unwrap();
-        assert!(s.update.starts_with("UPDATE \"public\".\"User\" SET \"clerkUserId\" = $1, \"email\" = $2, \"username\" = $3"), "{}", s.update);
-        assert!(s.update.ends_with("WHERE \"clerkUserId\" = $1"));
-        assert!(s.update.contains("\"updatedAt\" = (('epoch'::pg_catalog.timestamptz + $9 * '1 millisecond'::pg_catalog.interval) AT TIME ZONE 'UTC')"), "{}", s.update);
-        assert!(s.insert.contains("\"id\") VALUES ($1, $2, $3"), "{}", s.insert);
-        assert!(s.insert.ends_with("pg_catalog.gen_random_uuid()::pg_catalog.text)"), "{}", s.insert);
+        assert!(s.upsert.starts_with("WITH updated AS (UPDATE \"public\".\"User\" SET \"clerkUserId\" = $1, \"email\" = $2, \"username\" = $3"), "{}", s.upsert);
+        assert!(s.upsert.contains(" WHERE \"clerkUserId\" = $1 RETURNING 1)"), "{}", s.upsert);
+        assert!(s.upsert.contains("\"updatedAt\" = (('epoch'::pg_catalog.timestamptz + $9 * '1 millisecond'::pg_catalog.interval) AT TIME ZONE 'UTC')"), "{}", s.upsert);
+        assert!(s.upsert.contains("\"id\") SELECT $1, $2, $3"), "{}", s.upsert);
+        assert!(s.upsert.contains("pg_catalog.gen_random_uuid()::pg_catalog.text WHERE NOT EXISTS"), "{}", s.upsert);
         assert!(s.delete.starts_with("DELETE FROM \"public\".\"User\" WHERE \"clerkUserId\" = $1"));
         assert!(s.email_required);
-        assert!(s.username_taken.unwrap().contains("\"username\" = $1 AND \"clerkUserId\" IS DISTINCT FROM $2"));
+        assert!(s.upsert.contains("named AS (UPDATE clerk_sync.user_state SET username = $3"), "{}", s.upsert);
+        assert!(s.claim_username.unwrap().contains("\"username\" = $1 AND \"clerkUserId\" IS DISTINCT FROM $2"));
     }
 
     #[test]
@@ -254,8 +275,8 @@ mod tests {
         target.table = "User\"; DROP TABLE x; --".into();
         target.email = Some("e\"mail".into());
         let s = build(&target, |name| if name == "e\"mail" { col(ColumnKind::Text) } else { prisma(name) }).unwrap();
-        assert!(s.update.starts_with("UPDATE \"public\".\"User\"\"; DROP TABLE x; --\" SET"), "{}", s.update);
-        assert!(s.update.contains("\"e\"\"mail\" = $2"));
+        assert!(s.upsert.starts_with("WITH updated AS (UPDATE \"public\".\"User\"\"; DROP TABLE x; --\" SET"), "{}", s.upsert);
+        assert!(s.upsert.contains("\"e\"\"mail\" = $2"));
     }
 
     #[test]
@@ -281,12 +302,13 @@ mod tests {
         })
         .unwrap();
         assert_eq!(
-            s.update,
-            "UPDATE \"app\".\"users\" SET \"clerk_id\" = $1, \"email\" = $2, \"updated_at\" = ('epoch'::pg_catalog.timestamptz + $9 * '1 millisecond'::pg_catalog.interval) WHERE \"clerk_id\" = $1"
+            s.upsert,
+            "WITH updated AS (UPDATE \"app\".\"users\" SET \"clerk_id\" = $1, \"email\" = $2, \"updated_at\" = ('epoch'::pg_catalog.timestamptz + $9 * '1 millisecond'::pg_catalog.interval) WHERE \"clerk_id\" = $1 RETURNING 1), \
+             inserted AS (INSERT INTO \"app\".\"users\" (\"clerk_id\", \"email\", \"updated_at\") SELECT $1, $2, ('epoch'::pg_catalog.timestamptz + $9 * '1 millisecond'::pg_catalog.interval) WHERE NOT EXISTS (SELECT 1 FROM updated) RETURNING 1) \
+             SELECT EXISTS (SELECT 1 FROM inserted)"
         );
-        assert!(s.insert.starts_with("INSERT INTO \"app\".\"users\" (\"clerk_id\", \"email\", \"updated_at\") VALUES"), "{}", s.insert);
         assert!(!s.email_required);
-        assert_eq!(s.username_taken, None);
+        assert_eq!(s.claim_username, None);
     }
 
     #[test]

@@ -1,0 +1,74 @@
+-- Replaying stored events through clerk_apply, against the ceiling of a bare
+-- INSERT ... ON CONFLICT of the same rows. Run by scripts/bench with
+-- psql -v created=<fixture text> -v n=<events>.
+\set ON_ERROR_STOP on
+\pset footer off
+SET client_min_messages = warning;
+\i tests/fixtures/prisma_schema.sql
+
+-- n events, each about a distinct user: 60% user.created, 30% user.updated, 10% user.deleted.
+CREATE TABLE stored (seq int PRIMARY KEY, payload jsonb NOT NULL);
+INSERT INTO stored
+SELECT i,
+       CASE WHEN i % 10 = 9 THEN
+           jsonb_build_object('type', 'user.deleted', 'object', 'event', 'timestamp', 1767232800000 + i,
+                              'data', jsonb_build_object('id', 'user_' || i, 'object', 'user', 'deleted', true))
+       ELSE
+           jsonb_set(jsonb_set(jsonb_set(jsonb_set(jsonb_set(jsonb_set(:'created'::jsonb,
+               '{type}', to_jsonb(CASE WHEN i % 10 >= 6 THEN 'user.updated' ELSE 'user.created' END)),
+               '{data,id}', to_jsonb('user_' || i)),
+               '{data,email_addresses,0,email_address}', to_jsonb('person' || i || '@example.com')),
+               '{data,first_name}', to_jsonb('First' || i)),
+               '{data,updated_at}', to_jsonb(1767225600000 + i)),
+               '{timestamp}', to_jsonb(1767225600000 + i))
+       END
+FROM generate_series(1, :n) AS i;
+VACUUM ANALYZE stored;
+
+CREATE FUNCTION pg_temp.seconds(statement text) RETURNS numeric LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+    EXECUTE statement;
+    RETURN extract(epoch FROM clock_timestamp() - t0);
+END $$;
+
+CREATE TEMP TABLE result (what text, events int, seconds numeric);
+
+-- Warm-up on a few events (first use prepares the statements), then reset.
+SELECT count(*) AS warmed FROM (SELECT clerk_sync.clerk_apply(payload) FROM stored WHERE seq <= 100) s;
+TRUNCATE "User" CASCADE;
+TRUNCATE clerk_sync.user_state;
+CHECKPOINT;
+
+INSERT INTO result
+SELECT 'clerk_apply, one call per stored event', :n,
+       pg_temp.seconds('SELECT count(*) FROM (SELECT clerk_sync.clerk_apply(payload) FROM stored ORDER BY seq) s');
+SELECT outcome, count(*) FROM (SELECT clerk_sync.clerk_apply(payload) AS outcome FROM stored WHERE seq <= 1000) s
+GROUP BY outcome ORDER BY outcome;
+
+TRUNCATE "User" CASCADE;
+CHECKPOINT;
+
+-- The ceiling: the same user rows written by one set-based INSERT ... ON CONFLICT.
+INSERT INTO result
+SELECT 'ceiling: one INSERT ... SELECT ... ON CONFLICT', (SELECT count(*) FROM stored WHERE payload->>'type' <> 'user.deleted'),
+       pg_temp.seconds($sql$
+    INSERT INTO "User" (id, email, username, "clerkUserId", "firstName", "lastName", "photoUrl",
+                        "phoneNumber", "createdAt", "updatedAt")
+    SELECT gen_random_uuid()::text,
+           payload #>> '{data,email_addresses,0,email_address}',
+           split_part(payload #>> '{data,email_addresses,0,email_address}', '@', 1),
+           payload #>> '{data,id}', payload #>> '{data,first_name}', payload #>> '{data,last_name}',
+           payload #>> '{data,image_url}', NULL,
+           to_timestamp((payload #>> '{data,created_at}')::bigint / 1000.0) AT TIME ZONE 'UTC',
+           to_timestamp((payload #>> '{data,updated_at}')::bigint / 1000.0) AT TIME ZONE 'UTC'
+    FROM stored WHERE payload->>'type' <> 'user.deleted' ORDER BY seq
+    ON CONFLICT ("clerkUserId") DO UPDATE
+    SET email = EXCLUDED.email, username = EXCLUDED.username, "firstName" = EXCLUDED."firstName",
+        "lastName" = EXCLUDED."lastName", "photoUrl" = EXCLUDED."photoUrl", "updatedAt" = EXCLUDED."updatedAt"
+$sql$);
+
+SELECT what, events, round(seconds, 2) AS seconds, round(events / seconds) AS events_per_second
+FROM result;
+SELECT round(100.0 * (SELECT events / seconds FROM result WHERE what LIKE 'clerk_apply%')
+                    / (SELECT events / seconds FROM result WHERE what LIKE 'ceiling%'), 1) AS percent_of_ceiling;

@@ -1,0 +1,59 @@
+//! Prepared statements kept for the life of the backend (SPI_keepplan): parsed and planned once,
+//! re-planned by Postgres itself when the tables they use change.
+
+use std::cell::OnceCell;
+
+use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys::{self, PgBuiltInOids};
+use pgrx::prelude::*;
+use pgrx::spi::{OwnedPreparedStatement, SpiTupleTable};
+
+use crate::error::ClerkSyncError;
+
+pub const TEXT: pg_sys::Oid = PgBuiltInOids::TEXTOID.value();
+pub const INT8: pg_sys::Oid = PgBuiltInOids::INT8OID.value();
+
+/// Prepares a statement that may write, with explicit parameter types.
+pub fn prepare(sql: &str, types: &[pg_sys::Oid]) -> Result<OwnedPreparedStatement, ClerkSyncError> {
+    let types: Vec<pgrx::PgOid> = types.iter().map(|&oid| pgrx::PgOid::from(oid)).collect();
+    Ok(Spi::connect(|client| client.prepare_mut(sql, &types).map(|p| p.keep()))?)
+}
+
+/// Runs a kept statement and reads its result inside the SPI connection.
+pub fn execute<T>(
+    statement: &OwnedPreparedStatement,
+    args: &[DatumWithOid],
+    read: impl FnOnce(SpiTupleTable) -> Result<T, pgrx::spi::Error>,
+) -> Result<T, ClerkSyncError> {
+    Ok(Spi::connect_mut(|client| read(client.update(statement, None, args)?))?)
+}
+
+/// A fixed set of statements with constant SQL, prepared together on first use.
+pub struct Kept {
+    definitions: &'static [(&'static str, &'static [pg_sys::Oid])],
+    prepared: OnceCell<Vec<OwnedPreparedStatement>>,
+}
+
+impl Kept {
+    pub const fn new(definitions: &'static [(&'static str, &'static [pg_sys::Oid])]) -> Self {
+        Kept { definitions, prepared: OnceCell::new() }
+    }
+
+    /// Runs statement number `which` of the set.
+    pub fn execute<T>(
+        &self,
+        which: usize,
+        args: &[DatumWithOid],
+        read: impl FnOnce(SpiTupleTable) -> Result<T, pgrx::spi::Error>,
+    ) -> Result<T, ClerkSyncError> {
+        if self.prepared.get().is_none() {
+            let prepared = self
+                .definitions
+                .iter()
+                .map(|(sql, types)| prepare(sql, types))
+                .collect::<Result<Vec<_>, _>>()?;
+            let _ = self.prepared.set(prepared);
+        }
+        execute(&self.prepared.get().expect("prepared above")[which], args, read)
+    }
+}
