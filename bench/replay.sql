@@ -68,7 +68,34 @@ SELECT 'ceiling: one INSERT ... SELECT ... ON CONFLICT', (SELECT count(*) FROM s
         "lastName" = EXCLUDED."lastName", "photoUrl" = EXCLUDED."photoUrl", "updatedAt" = EXCLUDED."updatedAt"
 $sql$);
 
-SELECT what, events, round(seconds, 2) AS seconds, round(events / seconds) AS events_per_second
+TRUNCATE "User" CASCADE;
+CHECKPOINT;
+
+-- The same INSERT ... ON CONFLICT, one statement per stored event, as a webhook route would run it.
+CREATE FUNCTION pg_temp.upsert_one_by_one() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE e jsonb;
+BEGIN
+    FOR e IN SELECT payload FROM stored WHERE payload->>'type' <> 'user.deleted' ORDER BY seq LOOP
+        INSERT INTO "User" (id, email, username, "clerkUserId", "firstName", "lastName", "photoUrl",
+                            "phoneNumber", "createdAt", "updatedAt")
+        VALUES (gen_random_uuid()::text,
+                e #>> '{data,email_addresses,0,email_address}',
+                split_part(e #>> '{data,email_addresses,0,email_address}', '@', 1),
+                e #>> '{data,id}', e #>> '{data,first_name}', e #>> '{data,last_name}',
+                e #>> '{data,image_url}', NULL,
+                to_timestamp((e #>> '{data,created_at}')::bigint / 1000.0) AT TIME ZONE 'UTC',
+                to_timestamp((e #>> '{data,updated_at}')::bigint / 1000.0) AT TIME ZONE 'UTC')
+        ON CONFLICT ("clerkUserId") DO UPDATE
+        SET email = EXCLUDED.email, username = EXCLUDED.username, "firstName" = EXCLUDED."firstName",
+            "lastName" = EXCLUDED."lastName", "photoUrl" = EXCLUDED."photoUrl", "updatedAt" = EXCLUDED."updatedAt";
+    END LOOP;
+END $$;
+INSERT INTO result
+SELECT 'ceiling: the same INSERT ... ON CONFLICT, one row per statement',
+       (SELECT count(*) FROM stored WHERE payload->>'type' <> 'user.deleted'),
+       pg_temp.seconds('SELECT pg_temp.upsert_one_by_one()');
+
+SELECT what, events, round(seconds, 2) AS seconds, round(events / seconds) AS events_per_second,
+       round(100.0 * (SELECT r.events / r.seconds FROM result r WHERE r.what LIKE 'clerk_apply%') / (events / seconds), 1)
+           AS clerk_apply_percent
 FROM result;
-SELECT round(100.0 * (SELECT events / seconds FROM result WHERE what LIKE 'clerk_apply%')
-                    / (SELECT events / seconds FROM result WHERE what LIKE 'ceiling%'), 1) AS percent_of_ceiling;

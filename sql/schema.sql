@@ -51,22 +51,21 @@ CREATE TABLE clerk_sync.user_state (
     clerk_user_id text COLLATE "C" PRIMARY KEY,
     high_water_ms bigint           NOT NULL,
     deleted_at_ms bigint,
-    username      text COLLATE "C",
     changed_at    timestamptz      NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE clerk_sync.user_state IS
-    'Per-user high-water mark (Unix ms of the newest applied event), tombstone (deleted_at_ms) and the username claimed for the user.';
+    'Per-user high-water mark (Unix ms of the newest applied event) and tombstone (deleted_at_ms).';
 REVOKE ALL ON clerk_sync.user_state FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('clerk_sync.user_state', '');
 
--- Usernames this extension gave out, by owner (each user holds at most one: user_state.username).
--- Claiming is an insert into this primary key, so two sessions wanting the same name for
--- different users cannot both get it.
+-- Usernames this extension gave out, by owner. Claiming is an insert into this primary key, so
+-- two sessions wanting the same name for different users cannot both get it.
 CREATE TABLE clerk_sync.username_claim (
     username      text COLLATE "C" PRIMARY KEY,
     clerk_user_id text COLLATE "C" NOT NULL,
     claimed_at    timestamptz      NOT NULL DEFAULT pg_catalog.now()
 );
+CREATE INDEX username_claim_clerk_user_id ON clerk_sync.username_claim (clerk_user_id);
 COMMENT ON TABLE clerk_sync.username_claim IS
     'Usernames written to the target table, by Clerk user; released when the user is deleted or renamed.';
 REVOKE ALL ON clerk_sync.username_claim FROM PUBLIC;

@@ -6,14 +6,16 @@
 //! the user is deleted: nothing changed), `ignored` (an event type that is not applied).
 
 use clerk_sync_core::username::placeholder_email;
+use clerk_sync_core::event::EVENT_FIELDS;
 use clerk_sync_core::{parse_event, ClerkEvent, DeleteMode, PayloadError, Settings, UserRecord};
 use pgrx::prelude::*;
 use serde_json::Value;
 
 use crate::config;
 use crate::error::{ClerkSyncError, OrReport};
-use crate::target::{self, UserRow};
-use crate::user_state::{self, Marked};
+use crate::jsonb::RawJsonb;
+use crate::target::{self, Mark, UserRow};
+use crate::user_state;
 use crate::usernames;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,16 +48,17 @@ fn redact_if_configured(settings: &Settings, clerk_id: &str) -> Result<(), Clerk
 
 fn apply_upsert(settings: &Settings, user: &UserRecord, order_ms: i64) -> Result<Outcome, ClerkSyncError> {
     let plan = target::plan(&settings.target)?;
-    let previous_username = match user_state::advance(&user.clerk_id, order_ms)? {
-        Marked::Stale => {
+    let first_choice = usernames::first_choice(&plan, user);
+    let (first_seen, first_claim) = match plan.mark(&user.clerk_id, order_ms, first_choice.as_deref())? {
+        Mark::Stale => {
             if user_state::is_deleted(&user.clerk_id)? {
                 redact_if_configured(settings, &user.clerk_id)?;
             }
             return Ok(Outcome::Stale);
         }
-        Marked::Moved { username } => username,
+        Mark::Moved { first_seen, claim } => (first_seen, claim),
     };
-    let username = usernames::choose(&plan, user, previous_username.as_deref())?;
+    let username = usernames::choose(&plan, user, first_claim, first_seen)?;
     let placeholder;
     let email = match user.email.as_deref() {
         None if plan.email_required => {
@@ -66,7 +69,6 @@ fn apply_upsert(settings: &Settings, user: &UserRecord, order_ms: i64) -> Result
     };
     let updated_at_ms = user.updated_at_ms.unwrap_or(order_ms);
     let row = UserRow {
-        previous_username: previous_username.as_deref(),
         clerk_id: &user.clerk_id,
         email,
         username: username.as_deref(),
@@ -77,7 +79,7 @@ fn apply_upsert(settings: &Settings, user: &UserRecord, order_ms: i64) -> Result
         created_at_ms: user.created_at_ms.unwrap_or(updated_at_ms),
         updated_at_ms,
     };
-    if plan.upsert(&row)? {
+    if (first_seen && plan.insert_new(&row)?) || plan.upsert(&row)? {
         Ok(Outcome::Created)
     } else {
         Ok(Outcome::Updated)
@@ -86,13 +88,12 @@ fn apply_upsert(settings: &Settings, user: &UserRecord, order_ms: i64) -> Result
 
 fn apply_delete(settings: &Settings, clerk_id: &str, order_ms: i64) -> Result<Outcome, ClerkSyncError> {
     let plan = target::plan(&settings.target)?;
-    let username = match user_state::tombstone(clerk_id, order_ms)? {
-        Marked::Stale => return Ok(Outcome::Stale),
-        Marked::Moved { username } => username,
-    };
+    if !user_state::tombstone(clerk_id, order_ms)? {
+        return Ok(Outcome::Stale);
+    }
     plan.delete(clerk_id, order_ms)?;
-    if let (DeleteMode::Delete, Some(username)) = (settings.target.delete_mode, username) {
-        usernames::release(&username, clerk_id)?;
+    if settings.target.delete_mode == DeleteMode::Delete {
+        usernames::release_all(clerk_id)?;
     }
     redact_if_configured(settings, clerk_id)?;
     Ok(Outcome::Deleted)
@@ -110,9 +111,9 @@ pub fn apply_event(event: &Value) -> Result<Outcome, ClerkSyncError> {
 
 /// Applies one Clerk event (the parsed webhook body) and returns the outcome word.
 #[pg_extern(volatile, parallel_unsafe)]
-fn clerk_apply(event: Option<pgrx::JsonB>) -> &'static str {
+fn clerk_apply(event: Option<RawJsonb>) -> &'static str {
     let event = event.ok_or(ClerkSyncError::NullArgument("event")).or_report();
-    apply_event(&event.0).or_report().word()
+    apply_event(&event.to_value(&EVENT_FIELDS)).or_report().word()
 }
 
 fn backfill_one(settings: &Settings, user: &Value) -> Result<Outcome, ClerkSyncError> {
@@ -390,6 +391,21 @@ mod tests {
             text_query("SELECT string_agg(username, ',') FROM clerk_sync.username_claim", &[]),
             Some(expected)
         );
+    }
+
+    #[pg_test]
+    fn rows_written_before_clerk_sync_are_updated_in_place() {
+        prisma_schema();
+        Spi::run(&format!(
+            "INSERT INTO \"User\" (id, email, username, \"clerkUserId\", \"updatedAt\") \
+             VALUES ('from-the-old-route', 'old@example.com', 'jane.doe', '{JANE}', now())"
+        ))
+        .unwrap();
+        assert_eq!(apply(&event(CREATED)), "updated");
+        assert_eq!(user_field(JANE, "id").as_deref(), Some("from-the-old-route"));
+        assert_eq!(user_field(JANE, "email").as_deref(), Some("jane.doe@example.com"));
+        assert_eq!(user_field(JANE, "username").as_deref(), Some("jane.doe"), "its own name is not a collision");
+        assert_eq!(count("SELECT count(*) FROM \"User\""), 1);
     }
 
     #[pg_test]

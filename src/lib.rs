@@ -8,7 +8,7 @@ mod apply;
 mod config;
 mod error;
 mod inbox;
-mod jsonb_headers;
+mod jsonb;
 mod secrets;
 mod settings;
 mod statements;

@@ -19,6 +19,8 @@ use crate::statements::{execute, prepare, INT8, TEXT};
 
 pub struct TargetPlan {
     relid: pg_sys::Oid,
+    mark: OwnedPreparedStatement,
+    insert_new: OwnedPreparedStatement,
     upsert: OwnedPreparedStatement,
     delete: OwnedPreparedStatement,
     claim_username: Option<OwnedPreparedStatement>,
@@ -29,11 +31,33 @@ pub struct TargetPlan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
     /// The user holds it from now on.
-    Claimed,
+    New,
+    /// The user held it already.
+    Kept,
     /// The user holds the claim, but a row the app wrote itself has the name.
-    ClaimedButInUse,
+    InUse,
     /// Another user's claim holds it.
     Taken,
+}
+
+impl Claim {
+    fn from_columns(fresh: Option<bool>, in_use: Option<bool>) -> Self {
+        match (fresh, in_use) {
+            (None, _) => Claim::Taken,
+            (Some(_), Some(true)) => Claim::InUse,
+            (Some(true), _) => Claim::New,
+            (Some(false), _) => Claim::Kept,
+        }
+    }
+}
+
+/// The first step of applying a user event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// Older than the user's high-water mark, or the user is deleted: change nothing.
+    Stale,
+    /// The mark moved. `claim` is the first-choice username's (None without a username column).
+    Moved { first_seen: bool, claim: Option<Claim> },
 }
 
 thread_local! {
@@ -55,8 +79,6 @@ pub fn invalidate(relid: pg_sys::Oid, config_changed: bool) {
 
 /// The values of one user, in the parameter order of `target_sql`.
 pub struct UserRow<'a> {
-    /// The username the user held before this event (to release its claim).
-    pub previous_username: Option<&'a str>,
     pub clerk_id: &'a str,
     pub email: Option<&'a str>,
     pub username: Option<&'a str>,
@@ -69,7 +91,7 @@ pub struct UserRow<'a> {
 }
 
 impl UserRow<'_> {
-    fn args(&self) -> [DatumWithOid<'static>; 10] {
+    fn args(&self) -> [DatumWithOid<'static>; 9] {
         let text = |v: Option<&str>| -> DatumWithOid<'static> { v.map(str::to_owned).into() };
         [
             self.clerk_id.to_owned().into(),
@@ -81,14 +103,35 @@ impl UserRow<'_> {
             text(self.phone_number),
             self.created_at_ms.into(),
             self.updated_at_ms.into(),
-            text(self.previous_username),
         ]
     }
 }
 
-const USER_ROW_TYPES: [pg_sys::Oid; 10] = [TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT8, INT8, TEXT];
+const USER_ROW_TYPES: [pg_sys::Oid; 9] = [TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT8, INT8];
 
 impl TargetPlan {
+    /// Moves the user's high-water mark to `order_ms` and claims `username`, the first choice.
+    /// Locks the user's state row until commit.
+    pub fn mark(&self, clerk_id: &str, order_ms: i64, username: Option<&str>) -> Result<Mark, ClerkSyncError> {
+        let args = [clerk_id.into(), order_ms.into(), username.map(str::to_owned).into()];
+        execute(&self.mark, &args, |mut rows| {
+            let Some(row) = rows.next() else {
+                return Ok(Mark::Stale);
+            };
+            let first_seen = row.get::<bool>(1)?.unwrap_or(false);
+            let claim = self.has_username().then(|| -> Result<Claim, pgrx::spi::Error> {
+                Ok(Claim::from_columns(row.get::<bool>(2)?, row.get::<bool>(3)?))
+            });
+            Ok(Mark::Moved { first_seen, claim: claim.transpose()? })
+        })
+    }
+
+    /// Inserts the row of a user seen for the first time; false when a row with its Clerk id
+    /// already exists (written before clerk_sync was installed).
+    pub fn insert_new(&self, row: &UserRow) -> Result<bool, ClerkSyncError> {
+        execute(&self.insert_new, &row.args(), |rows| Ok(!rows.is_empty()))
+    }
+
     /// Updates the user's row in place, or inserts it; true when it inserted.
     pub fn upsert(&self, row: &UserRow) -> Result<bool, ClerkSyncError> {
         execute(&self.upsert, &row.args(), |rows| Ok(rows.first().get_one::<bool>()?.unwrap_or(false)))
@@ -108,14 +151,10 @@ impl TargetPlan {
         let Some(statement) = &self.claim_username else {
             return Ok(Claim::Taken);
         };
-        let (claimed, in_use) = execute(statement, &[username.into(), clerk_id.into()], |rows| {
+        let (fresh, in_use) = execute(statement, &[username.into(), clerk_id.into()], |rows| {
             rows.first().get_two::<bool, bool>()
         })?;
-        Ok(match (claimed, in_use) {
-            (Some(true), Some(true)) => Claim::ClaimedButInUse,
-            (Some(true), _) => Claim::Claimed,
-            _ => Claim::Taken,
-        })
+        Ok(Claim::from_columns(fresh, in_use))
     }
 }
 
@@ -175,6 +214,8 @@ fn build(target: &Target) -> Result<TargetPlan, ClerkSyncError> {
     })?;
     Ok(TargetPlan {
         relid,
+        mark: prepare(&statements.mark, &[TEXT, INT8, TEXT])?,
+        insert_new: prepare(&statements.insert_new, &USER_ROW_TYPES)?,
         upsert: prepare(&statements.upsert, &USER_ROW_TYPES)?,
         delete: prepare(&statements.delete, &[TEXT, INT8])?,
         claim_username: statements.claim_username.as_deref().map(|sql| prepare(sql, &[TEXT, TEXT])).transpose()?,

@@ -9,7 +9,7 @@ use pgrx::pg_sys;
 
 use crate::config;
 use crate::error::{ClerkSyncError, OrReport};
-use crate::jsonb_headers::HeaderMap;
+use crate::jsonb::RawJsonb;
 
 const POSTGRES_EPOCH_UNIX_S: i64 = 946_684_800;
 const USECS_PER_SEC: i64 = 1_000_000;
@@ -37,24 +37,24 @@ fn required<T>(value: Option<T>, name: &'static str) -> T {
 
 /// Verifies with the given keys; a NULL header map has no headers and a NULL body is empty.
 pub fn check(
-    headers: Option<&HeaderMap>,
+    headers: Option<&RawJsonb>,
     body: Option<&str>,
     keys: &[SigningKey],
     now_s: i64,
     tolerance_s: u64,
 ) -> Result<Verified, Rejection> {
-    let entries = headers.map(HeaderMap::entries).unwrap_or_default();
+    let entries = headers.map(RawJsonb::entries).unwrap_or_default();
     verify_delivery(entries, body.unwrap_or_default().as_bytes(), keys, now_s, tolerance_s)
 }
 
-fn check_configured(headers: Option<&HeaderMap>, body: Option<&str>, now_s: i64) -> Result<Verified, Rejection> {
+fn check_configured(headers: Option<&RawJsonb>, body: Option<&str>, now_s: i64) -> Result<Verified, Rejection> {
     let keys = config::keys().or_report();
     let settings = config::settings().or_report();
     check(headers, body, &keys, now_s, settings.timestamp_tolerance_s)
 }
 
 fn check_explicit(
-    headers: Option<&HeaderMap>,
+    headers: Option<&RawJsonb>,
     body: Option<&str>,
     secret: Option<&str>,
     at: Option<TimestampWithTimeZone>,
@@ -70,20 +70,20 @@ fn check_explicit(
 
 /// True when the request carries a valid signature from a configured secret, now.
 #[pg_extern(stable, parallel_restricted, name = "clerk_verify")]
-fn clerk_verify(headers: Option<HeaderMap>, body: Option<&str>) -> bool {
+fn clerk_verify(headers: Option<RawJsonb>, body: Option<&str>) -> bool {
     check_configured(headers.as_ref(), body, transaction_start()).is_ok()
 }
 
 /// As `clerk_verify(headers, body)`, judged at time `at` (to check a stored delivery).
 #[pg_extern(stable, parallel_restricted, name = "clerk_verify")]
-fn clerk_verify_at(headers: Option<HeaderMap>, body: Option<&str>, at: Option<TimestampWithTimeZone>) -> bool {
+fn clerk_verify_at(headers: Option<RawJsonb>, body: Option<&str>, at: Option<TimestampWithTimeZone>) -> bool {
     check_configured(headers.as_ref(), body, unix_seconds(required(at, "at"))).is_ok()
 }
 
 /// Verification with an explicit secret and time, independent of the configuration.
 #[pg_extern(immutable, parallel_safe, name = "clerk_verify")]
 fn clerk_verify_with_secret(
-    headers: Option<HeaderMap>,
+    headers: Option<RawJsonb>,
     body: Option<&str>,
     secret: Option<&str>,
     at: Option<TimestampWithTimeZone>,
@@ -104,7 +104,7 @@ fn report(outcome: Result<Verified, Rejection>) -> std::iter::Once<ReportRow> {
 
 /// One row saying whether the request verifies now and, if not, why. Never shows a secret or MAC.
 #[pg_extern(stable, parallel_restricted, name = "clerk_verify_report")]
-fn clerk_verify_report(headers: Option<HeaderMap>, body: Option<&str>) -> TableIterator<
+fn clerk_verify_report(headers: Option<RawJsonb>, body: Option<&str>) -> TableIterator<
     'static,
     (
         name!(verified, bool),
@@ -118,7 +118,7 @@ fn clerk_verify_report(headers: Option<HeaderMap>, body: Option<&str>) -> TableI
 }
 
 #[pg_extern(stable, parallel_restricted, name = "clerk_verify_report")]
-fn clerk_verify_report_at(headers: Option<HeaderMap>, body: Option<&str>, at: Option<TimestampWithTimeZone>) -> TableIterator<
+fn clerk_verify_report_at(headers: Option<RawJsonb>, body: Option<&str>, at: Option<TimestampWithTimeZone>) -> TableIterator<
     'static,
     (
         name!(verified, bool),
@@ -133,7 +133,7 @@ fn clerk_verify_report_at(headers: Option<HeaderMap>, body: Option<&str>, at: Op
 
 #[pg_extern(immutable, parallel_safe, name = "clerk_verify_report")]
 fn clerk_verify_report_with_secret(
-    headers: Option<HeaderMap>,
+    headers: Option<RawJsonb>,
     body: Option<&str>,
     secret: Option<&str>,
     at: Option<TimestampWithTimeZone>,

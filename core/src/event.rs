@@ -21,6 +21,68 @@ pub enum PayloadError {
     MissingTime,
 }
 
+/// Which parts of a JSON document to keep: everything, or only the named object keys (with what
+/// to keep of each). Arrays keep every element, each trimmed by the same `Fields`.
+#[derive(Debug)]
+pub enum Fields {
+    All,
+    Only(&'static [(&'static str, Fields)]),
+}
+
+impl Fields {
+    /// What to keep of `key`'s value, or None to drop it.
+    pub fn child(&self, key: &str) -> Option<&Fields> {
+        match self {
+            Fields::All => Some(&Fields::All),
+            Fields::Only(keys) => keys.iter().find(|(k, _)| *k == key).map(|(_, f)| f),
+        }
+    }
+
+    /// What to keep of each element of an array.
+    pub fn element(&self) -> &Fields {
+        self
+    }
+
+    /// `value` trimmed to these fields.
+    pub fn retain(&self, value: &Value) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .filter_map(|(k, v)| self.child(k).map(|f| (k.clone(), f.retain(v))))
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.element().retain(v)).collect()),
+            other => other.clone(),
+        }
+    }
+}
+
+/// Everything `parse_event` and `subject_user_id` read: a caller may hand them an event trimmed to
+/// these fields (Clerk's user objects carry much more).
+pub const EVENT_FIELDS: Fields = Fields::Only(&[
+    ("type", Fields::All),
+    ("timestamp", Fields::All),
+    ("object", Fields::All),
+    (
+        "data",
+        Fields::Only(&[
+            ("id", Fields::All),
+            ("user_id", Fields::All),
+            ("username", Fields::All),
+            ("first_name", Fields::All),
+            ("last_name", Fields::All),
+            ("image_url", Fields::All),
+            ("profile_image_url", Fields::All),
+            ("created_at", Fields::All),
+            ("updated_at", Fields::All),
+            ("primary_email_address_id", Fields::All),
+            ("primary_phone_number_id", Fields::All),
+            ("email_addresses", Fields::Only(&[("id", Fields::All), ("email_address", Fields::All)])),
+            ("phone_numbers", Fields::Only(&[("id", Fields::All), ("phone_number", Fields::All)])),
+        ]),
+    ),
+]);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClerkEvent {
     /// `user.created` or `user.updated`: the full user object, ordered by `data.updated_at`.
@@ -104,6 +166,28 @@ mod tests {
             ClerkEvent::Delete { user_id: "user_2zQmA7bXkP4rLwN9sT1vC3dE5fG".into(), order_ms: 1767232800000 }
         );
         assert_eq!(parse(SESSION).unwrap(), ClerkEvent::Other { event_type: "session.created".into() });
+    }
+
+    #[test]
+    fn trimming_to_event_fields_changes_no_mapping() {
+        let mut cases: Vec<Value> = [CREATED, UPDATED, DELETED, SESSION]
+            .iter()
+            .chain([
+                include_str!("../../tests/fixtures/events/user.created.phone-only.json"),
+                include_str!("../../tests/fixtures/events/user.created.username-unicode.json"),
+            ].iter())
+            .map(|t| serde_json::from_str(t).unwrap())
+            .collect();
+        cases.push(json!({"type": "user.created", "timestamp": 1, "data": {"id": "u", "first_name": 7}}));
+        cases.push(json!({"type": "user.created", "data": {"id": "u", "email_addresses": "x", "primary_email_address_id": "a"}}));
+        cases.push(json!([1, {"type": "x"}]));
+        for event in cases {
+            let trimmed = EVENT_FIELDS.retain(&event);
+            assert_eq!(parse_event(&trimmed), parse_event(&event), "{event}");
+            assert_eq!(subject_user_id(&trimmed), subject_user_id(&event));
+        }
+        let trimmed = EVENT_FIELDS.retain(&serde_json::from_str(CREATED).unwrap());
+        assert!(trimmed.to_string().len() < CREATED.len() / 2, "{trimmed}");
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The SQL that writes users into the configured table. Built once per configuration from the
 //! table's column types; every configured identifier is quoted and every value is a parameter.
 //!
-//! Parameters of `upsert`: $1 Clerk user id, $2 email, $3 username, $4 first name,
-//! $5 last name, $6 photo URL, $7 phone number (all text), $8 created_at, $9 updated_at (Unix ms,
-//! bigint), $10 the username the user held before (text). Of `delete`: $1 Clerk user id, $2 deletion time (Unix ms). Of `claim_username`:
+//! Parameters of `mark`: $1 Clerk user id, $2 order time (Unix ms), $3 first-choice username.
+//! Of `insert_new` and `upsert`: $1 Clerk user id, $2 email, $3 username, $4 first name, $5 last name, $6 photo
+//! URL, $7 phone number (all text), $8 created_at, $9 updated_at (Unix ms, bigint). Of `delete`: $1 Clerk user id, $2 deletion time (Unix ms). Of `claim_username`:
 //! $1 username, $2 Clerk user id. Statements are prepared with all their parameter types, so a
 //! parameter that an unmapped column leaves unused is harmless.
 
@@ -65,6 +65,8 @@ pub enum TargetError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetStatements {
+    pub mark: String,
+    pub insert_new: String,
     pub upsert: String,
     pub delete: String,
     pub claim_username: Option<String>,
@@ -181,22 +183,18 @@ where
             insert_values.push(value);
         }
     }
+    // For a user seen for the first time: insert unless a row (one written before clerk_sync
+    // was installed) already has the Clerk id; returns a row when it inserted.
+    let insert_new = format!(
+        "INSERT INTO {table} ({}) SELECT {} WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {clerk} = $1) RETURNING 1",
+        insert_columns.join(", "),
+        insert_values.join(", ")
+    );
     // Update in place, else insert; one statement, true when it inserted. Callers hold the
-    // user's state row lock, so no other clerk_sync session writes this user meanwhile. With a
-    // username column, the same statement records the user's name ($3) in user_state and
-    // releases the claim on the previous one ($10).
-    let username_bookkeeping = if target.username.is_some() {
-        ", named AS (UPDATE clerk_sync.user_state SET username = $3 \
-             WHERE clerk_user_id = $1 AND username IS DISTINCT FROM $3 RETURNING 1), \
-         released AS (DELETE FROM clerk_sync.username_claim \
-             WHERE username = $10 AND clerk_user_id = $1 AND $10 IS DISTINCT FROM $3 RETURNING 1)"
-    } else {
-        ""
-    };
+    // user's state row lock, so no other clerk_sync session writes this user meanwhile.
     let upsert = format!(
         "WITH updated AS (UPDATE {table} SET {} WHERE {clerk} = $1 RETURNING 1), \
-         inserted AS (INSERT INTO {table} ({}) SELECT {} WHERE NOT EXISTS (SELECT 1 FROM updated) RETURNING 1)\
-         {username_bookkeeping} \
+         inserted AS (INSERT INTO {table} ({}) SELECT {} WHERE NOT EXISTS (SELECT 1 FROM updated) RETURNING 1) \
          SELECT EXISTS (SELECT 1 FROM inserted)",
         set_list.join(", "),
         insert_columns.join(", "),
@@ -216,21 +214,50 @@ where
         }
     };
 
-    // Claims $1 for user $2 in clerk_sync.username_claim (see src/usernames.rs): true when the
-    // claim is the user's (inserted now, or found already the user's); and whether another row of
-    // the target (one the app wrote) holds $1.
-    let claim_username = target.username.as_ref().map(|name| {
+    // Claims $1 for user $2 in clerk_sync.username_claim (see src/usernames.rs). Columns: true
+    // when newly claimed, false when already the user's, NULL when another user holds the claim;
+    // and whether another row of the target (one the app wrote itself) has the name.
+    let claim = |name: &str, user: &str, extra: &str| {
         format!(
-            "WITH claim AS (INSERT INTO clerk_sync.username_claim AS c (username, clerk_user_id) VALUES ($1, $2) \
+            "claim AS (INSERT INTO clerk_sync.username_claim AS c (username, clerk_user_id) \
+                 SELECT {name}, {user}{extra} \
                  ON CONFLICT (username) DO UPDATE SET claimed_at = c.claimed_at \
-                 WHERE c.clerk_user_id = EXCLUDED.clerk_user_id RETURNING 1) \
-             SELECT EXISTS (SELECT 1 FROM claim), \
-                    EXISTS (SELECT 1 FROM {table} WHERE {} = $1 AND {clerk} IS DISTINCT FROM $2)",
-            quote_ident(name)
+                 WHERE c.clerk_user_id = EXCLUDED.clerk_user_id \
+                 RETURNING (c.xmax = 0) AS fresh)"
+        )
+    };
+    let in_use = |username_column: &str, name: &str, user: &str| {
+        format!(
+            "EXISTS (SELECT 1 FROM {table} WHERE {} = {name} AND {clerk} IS DISTINCT FROM {user})",
+            quote_ident(username_column)
+        )
+    };
+    let claim_username = target.username.as_ref().map(|column| {
+        format!(
+            "WITH {} SELECT (SELECT fresh FROM claim), {}",
+            claim("$1", "$2", ""),
+            in_use(column, "$1", "$2")
         )
     });
+    // The per-event first step: moves the user's high-water mark ($1 user, $2 order time) and,
+    // when it moved, claims the first-choice username $3. No row: the event is stale. Else: the
+    // user is seen for the first time?, the claim (as above), the name is in use by the app?
+    let mark = format!(
+        "WITH mark AS (INSERT INTO clerk_sync.user_state AS s (clerk_user_id, high_water_ms) VALUES ($1, $2) \
+             ON CONFLICT (clerk_user_id) DO UPDATE \
+                 SET high_water_ms = EXCLUDED.high_water_ms, changed_at = pg_catalog.now() \
+             WHERE s.deleted_at_ms IS NULL AND s.high_water_ms < EXCLUDED.high_water_ms \
+             RETURNING (s.xmax = 0) AS first_seen){} \
+         SELECT mark.first_seen, {}, {} FROM mark",
+        if target.username.is_some() { format!(", {}", claim("$3", "$1", " FROM mark")) } else { String::new() },
+        if target.username.is_some() { "(SELECT fresh FROM claim)" } else { "NULL::pg_catalog.bool" },
+        match &target.username {
+            Some(column) => in_use(column, "$3", "$1"),
+            None => "false".to_owned(),
+        }
+    );
 
-    Ok(TargetStatements { upsert, delete, claim_username, email_required })
+    Ok(TargetStatements { mark, insert_new, upsert, delete, claim_username, email_required })
 }
 
 #[cfg(test)]
@@ -264,8 +291,11 @@ mod tests {
         assert!(s.upsert.contains("\"id\") SELECT $1, $2, $3"), "{}", s.upsert);
         assert!(s.upsert.contains("pg_catalog.gen_random_uuid()::pg_catalog.text WHERE NOT EXISTS"), "{}", s.upsert);
         assert!(s.delete.starts_with("DELETE FROM \"public\".\"User\" WHERE \"clerkUserId\" = $1"));
+        assert!(s.insert_new.starts_with("INSERT INTO \"public\".\"User\" (\"clerkUserId\", \"email\""), "{}", s.insert_new);
+        assert!(s.insert_new.ends_with("WHERE NOT EXISTS (SELECT 1 FROM \"public\".\"User\" WHERE \"clerkUserId\" = $1) RETURNING 1"), "{}", s.insert_new);
         assert!(s.email_required);
-        assert!(s.upsert.contains("named AS (UPDATE clerk_sync.user_state SET username = $3"), "{}", s.upsert);
+        assert!(s.mark.contains("SELECT $3, $1 FROM mark"), "{}", s.mark);
+        assert!(s.mark.contains("EXISTS (SELECT 1 FROM \"public\".\"User\" WHERE \"username\" = $3 AND \"clerkUserId\" IS DISTINCT FROM $1)"), "{}", s.mark);
         assert!(s.claim_username.unwrap().contains("\"username\" = $1 AND \"clerkUserId\" IS DISTINCT FROM $2"));
     }
 
@@ -309,6 +339,7 @@ mod tests {
         );
         assert!(!s.email_required);
         assert_eq!(s.claim_username, None);
+        assert!(s.mark.ends_with("SELECT mark.first_seen, NULL::pg_catalog.bool, false FROM mark"), "{}", s.mark);
     }
 
     #[test]
