@@ -1,0 +1,146 @@
+//! The HTTP server: `POST <path>` forwards to `clerk_sync.receive`, `GET /healthz` checks the
+//! database. Graceful shutdown on SIGTERM and SIGINT.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use serde_json::{json, Value};
+use tower_http::timeout::TimeoutLayer;
+
+use crate::config::Config;
+use crate::headers;
+
+const RECEIVE: &str = "SELECT clerk_sync.receive($1::jsonb, $2::text)";
+
+struct App {
+    pool: Pool,
+}
+
+pub fn pool(config: &Config) -> Result<Pool, String> {
+    let mut pg: tokio_postgres::Config = config.database_url.parse().map_err(|e| format!("DATABASE_URL: {e}"))?;
+    pg.application_name("clerk-sync-proxy");
+    // The database gives up before the HTTP timeout answers, so no statement outlives its request.
+    pg.options(format!("-c statement_timeout={}", config.request_timeout.as_millis().saturating_sub(500).max(100)));
+    let manager = Manager::from_config(pg, tokio_postgres::NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(manager).max_size(config.pool_size).build().map_err(|e| e.to_string())
+}
+
+pub fn router(config: &Config, pool: Pool) -> Router {
+    Router::new()
+        .route(&config.path, post(webhook))
+        .route("/healthz", get(healthz))
+        .with_state(Arc::new(App { pool }))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
+}
+
+fn answer(status: StatusCode, body: Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+/// One line per delivery; `User created: user_…` as the sign-up guide tells users to look for.
+fn log_delivery(answer: &Value) {
+    let text = |key: &str| answer.get(key).and_then(Value::as_str).unwrap_or("-");
+    let status = answer.get("status").and_then(Value::as_u64).unwrap_or(0);
+    let (outcome, kind, user) = (text("outcome"), text("type"), text("user_id"));
+    match (status, kind, outcome) {
+        (200, "user.created" | "user.updated" | "user.deleted", "created" | "updated" | "deleted") => {
+            tracing::info!("User {outcome}: {user}");
+        }
+        (200, _, _) => tracing::info!("{kind} {outcome}: {user} (svix-id {})", text("id")),
+        _ => tracing::warn!(
+            "webhook answered {status}: {outcome} (svix-id {}, reason {}, error {})",
+            text("id"),
+            text("reason"),
+            text("error_code")
+        ),
+    }
+}
+
+async fn webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Ok(body) = std::str::from_utf8(&body) else {
+        return answer(StatusCode::BAD_REQUEST, json!({"status": 400, "outcome": "malformed", "error": "body is not UTF-8"}));
+    };
+    if body.contains('\0') {
+        return answer(StatusCode::BAD_REQUEST, json!({"status": 400, "outcome": "malformed", "error": "body contains NUL"}));
+    }
+    let client = match app.pool.get().await {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!("database unavailable: {error}");
+            return answer(StatusCode::SERVICE_UNAVAILABLE, json!({"status": 503, "outcome": "unavailable"}));
+        }
+    };
+    let forwarded = headers::to_json(&headers);
+    let result = async {
+        let statement = client.prepare_cached(RECEIVE).await?;
+        let row = client.query_one(&statement, &[&forwarded, &body]).await?;
+        row.try_get::<_, Value>(0)
+    }
+    .await;
+    match result {
+        Ok(receipt) => {
+            log_delivery(&receipt);
+            let status = receipt
+                .get("status")
+                .and_then(Value::as_u64)
+                .and_then(|s| u16::try_from(s).ok())
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            answer(status, receipt)
+        }
+        Err(error) => {
+            let code = error.code().map(|c| c.code().to_owned()).unwrap_or_default();
+            tracing::error!("clerk_sync.receive failed: SQLSTATE {code}: {error}");
+            answer(StatusCode::INTERNAL_SERVER_ERROR, json!({"status": 500, "outcome": "error", "error_code": code}))
+        }
+    }
+}
+
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    let check = async {
+        let client = app.pool.get().await.map_err(|e| e.to_string())?;
+        client.query_one("SELECT 1", &[]).await.map_err(|e| e.to_string())
+    };
+    match check.await {
+        Ok(_) => answer(StatusCode::OK, json!({"status": "ok"})),
+        Err(error) => answer(StatusCode::SERVICE_UNAVAILABLE, json!({"status": "unavailable", "error": error})),
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+pub async fn serve(config: Config) -> Result<(), String> {
+    let pool = pool(&config)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    tracing::info!("listening on http://{}{} (health: /healthz)", config.listen, config.path);
+    axum::serve(listener, router(&config, pool))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
