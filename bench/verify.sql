@@ -34,18 +34,44 @@ BEGIN
     RETURN round(extract(epoch FROM clock_timestamp() - t0) * 1e6 / n, 3);
 END $$;
 
+-- The peer: the same check in PL/pgSQL with pgcrypto's hmac(), as one would write it by hand
+-- (exact header names only, plain string comparison).
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+CREATE FUNCTION pg_temp.plpgsql_verify(headers jsonb, body text, secret text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    ts text := headers ->> 'svix-timestamp';
+    expected text;
+    entry text;
+BEGIN
+    IF ts !~ '^[0-9]+$' OR abs(extract(epoch FROM now()) - ts::bigint) > 300 THEN
+        RETURN false;
+    END IF;
+    expected := 'v1,' || encode(hmac(convert_to((headers ->> 'svix-id') || '.' || ts || '.' || body, 'UTF8'),
+                                     decode(regexp_replace(secret, '^whsec_', ''), 'base64'), 'sha256'), 'base64');
+    FOREACH entry IN ARRAY string_to_array(headers ->> 'svix-signature', ' ') LOOP
+        IF entry = expected THEN
+            RETURN true;
+        END IF;
+    END LOOP;
+    RETURN false;
+END $$;
+
 -- Warm up (loads the secret cache, JIT off by default on this size).
 SELECT pg_temp.time_per_call('clerk_sync.clerk_verify(headers, body)', 1000) IS NOT NULL AS warmed;
 
 WITH runs AS (
     SELECT pg_temp.time_per_call('octet_length(body) > 0 AND headers IS NOT NULL', :n) AS baseline,
            pg_temp.time_per_call('clerk_sync.clerk_verify(headers, body)', :n) AS verify_configured,
-           pg_temp.time_per_call('clerk_sync.clerk_verify(headers, body, ''whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'', now())', :n) AS verify_explicit
+           pg_temp.time_per_call('clerk_sync.clerk_verify(headers, body, ''whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'', now())', :n) AS verify_explicit,
+           pg_temp.time_per_call('pg_temp.plpgsql_verify(headers, body, ''whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'')', :n) AS peer
 )
 SELECT 'clerk_verify(headers, body), configured secret' AS what, verify_configured AS us_per_call,
        round(verify_configured - baseline, 3) AS us_net_of_scan
 FROM runs
 UNION ALL
 SELECT 'clerk_verify(headers, body, secret, at)', verify_explicit, round(verify_explicit - baseline, 3) FROM runs
+UNION ALL
+SELECT 'peer: PL/pgSQL + pgcrypto hmac()', peer, round(peer - baseline, 3) FROM runs
 UNION ALL
 SELECT 'baseline: same scan, trivial predicate', baseline, 0 FROM runs;

@@ -20,6 +20,7 @@ environment (also read from ./.env):
   MAX_BODY_BYTES      default 1048576
   REQUEST_TIMEOUT_MS  default 10000
   POOL_SIZE           default 16
+  WORKER_THREADS      default 1
   CLERK_WEBHOOK_SECRET  signs send-test's event
   RUST_LOG            default info";
 
@@ -32,7 +33,10 @@ fn main() -> ExitCode {
         .with_target(false)
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // One thread forwards thousands of requests a second; the database is the work, and it
+    // needs the cores more than the proxy does.
+    let workers = std::env::var("WORKER_THREADS").ok().and_then(|n| n.trim().parse::<usize>().ok()).filter(|&n| n > 0);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(workers.unwrap_or(1)).build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("cannot start: {error}");
