@@ -8,6 +8,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::{json, Value};
@@ -137,7 +138,11 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let pool = pool(&config)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?
+        .tap_io(|tcp| {
+            // Answers are small and final: send them at once rather than wait for more (Nagle).
+            let _ = tcp.set_nodelay(true);
+        });
     tracing::info!("listening on http://{}{} (health: /healthz)", config.listen, config.path);
     axum::serve(listener, router(&config, pool))
         .with_graceful_shutdown(shutdown_signal())

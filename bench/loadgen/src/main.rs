@@ -117,6 +117,7 @@ type Samples = Vec<(Duration, u16)>;
 
 async fn http_worker(host: String, port: u16, uri: hyper::Uri, work: Arc<Vec<Delivery>>, next: Arc<AtomicUsize>, deadline: Instant) -> Result<Samples, String> {
     let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
     tokio::spawn(connection);
     let mut samples = Vec::new();
