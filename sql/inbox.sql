@@ -122,45 +122,37 @@ BEGIN
 END
 $$;
 
--- Applies every failed delivery again, in event order.
-CREATE FUNCTION clerk_sync.replay_failed() RETURNS TABLE (msg_id text, outcome text)
+-- Applies the given deliveries again, one after the other, each in its own subtransaction.
+CREATE FUNCTION clerk_sync.replay_each(msg_ids text[]) RETURNS TABLE (msg_id text, outcome text)
 LANGUAGE plpgsql VOLATILE
 AS $$
-#variable_conflict use_column
-DECLARE
-    failed text;
 BEGIN
-    FOR failed IN
-        SELECT msg_id FROM clerk_sync.inbox WHERE outcome = 'failed'
-        ORDER BY event_at NULLS LAST, received_at, msg_id
-    LOOP
-        replay_failed.msg_id := failed;
-        replay_failed.outcome := clerk_sync.replay(failed);
+    FOREACH msg_id IN ARRAY msg_ids LOOP
+        outcome := clerk_sync.replay(msg_id);
         RETURN NEXT;
     END LOOP;
 END
 $$;
 
+-- Applies every failed delivery again, in event order.
+CREATE FUNCTION clerk_sync.replay_failed() RETURNS TABLE (msg_id text, outcome text)
+LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+    SELECT * FROM clerk_sync.replay_each(ARRAY(
+        SELECT i.msg_id FROM clerk_sync.inbox i WHERE i.outcome = 'failed'
+        ORDER BY i.event_at NULLS LAST, i.received_at, i.msg_id));
+END;
+
 -- Applies every delivery received in [received_from, received_to) again, in event order.
 CREATE FUNCTION clerk_sync.replay_range(received_from timestamptz, received_to timestamptz)
 RETURNS TABLE (msg_id text, outcome text)
-LANGUAGE plpgsql VOLATILE
-AS $$
-#variable_conflict use_column
-DECLARE
-    stored text;
-BEGIN
-    FOR stored IN
-        SELECT msg_id FROM clerk_sync.inbox
-        WHERE received_at >= replay_range.received_from AND received_at < replay_range.received_to
-        ORDER BY event_at NULLS LAST, received_at, msg_id
-    LOOP
-        replay_range.msg_id := stored;
-        replay_range.outcome := clerk_sync.replay(stored);
-        RETURN NEXT;
-    END LOOP;
-END
-$$;
+LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+    SELECT * FROM clerk_sync.replay_each(ARRAY(
+        SELECT i.msg_id FROM clerk_sync.inbox i
+        WHERE i.received_at >= replay_range.received_from AND i.received_at < replay_range.received_to
+        ORDER BY i.event_at NULLS LAST, i.received_at, i.msg_id));
+END;
 
 -- Retention: deletes deliveries received before now() - older_than. Failed deliveries are kept
 -- unless include_failed, so that no event is lost to pruning by accident.

@@ -102,23 +102,14 @@ fn report(outcome: Result<Verified, Rejection>) -> std::iter::Once<ReportRow> {
     std::iter::once(row)
 }
 
-/// One row saying whether the request verifies now and, if not, why. Never shows a secret or MAC.
+/// One row saying whether the request verifies at `at` (default: now) and, if not, why. Never
+/// shows a secret or MAC.
 #[pg_extern(stable, parallel_restricted, name = "clerk_verify_report")]
-fn clerk_verify_report(headers: Option<RawJsonb>, body: Option<&str>) -> TableIterator<
-    'static,
-    (
-        name!(verified, bool),
-        name!(reason, String),
-        name!(detail, Option<String>),
-        name!(msg_id, Option<String>),
-        name!(signed_at, Option<TimestampWithTimeZone>),
-    ),
-> {
-    TableIterator::new(report(check_configured(headers.as_ref(), body, transaction_start())))
-}
-
-#[pg_extern(stable, parallel_restricted, name = "clerk_verify_report")]
-fn clerk_verify_report_at(headers: Option<RawJsonb>, body: Option<&str>, at: Option<TimestampWithTimeZone>) -> TableIterator<
+fn clerk_verify_report(
+    headers: Option<RawJsonb>,
+    body: Option<&str>,
+    at: default!(Option<TimestampWithTimeZone>, "now()"),
+) -> TableIterator<
     'static,
     (
         name!(verified, bool),
