@@ -57,8 +57,8 @@ impl Fields {
     }
 }
 
-/// Everything `parse_event` and `subject_user_id` read: a caller may hand them an event trimmed to
-/// these fields (Clerk's user objects carry much more).
+/// Everything `parse_event` reads: a caller may hand it an event trimmed to these fields (Clerk's
+/// user objects carry much more).
 pub const EVENT_FIELDS: Fields = Fields::Only(&[
     ("type", Fields::All),
     ("timestamp", Fields::All),
@@ -67,7 +67,6 @@ pub const EVENT_FIELDS: Fields = Fields::Only(&[
         "data",
         Fields::Only(&[
             ("id", Fields::All),
-            ("user_id", Fields::All),
             ("username", Fields::All),
             ("first_name", Fields::All),
             ("last_name", Fields::All),
@@ -96,18 +95,6 @@ pub enum ClerkEvent {
 pub const USER_CREATED: &str = "user.created";
 pub const USER_UPDATED: &str = "user.updated";
 pub const USER_DELETED: &str = "user.deleted";
-
-/// The envelope's type, if it has a string one.
-pub fn event_type(event: &Value) -> Option<&str> {
-    event.get("type").and_then(Value::as_str)
-}
-
-/// The user id an event is about (`data.id` of user events, `data.user_id` of session events).
-pub fn subject_user_id(event: &Value) -> Option<&str> {
-    let data = event.get("data")?;
-    let id = if event_type(event)?.starts_with("user.") { data.get("id") } else { data.get("user_id") };
-    id.and_then(Value::as_str)
-}
 
 pub fn parse_event(event: &Value) -> Result<ClerkEvent, PayloadError> {
     let envelope = event.as_object().ok_or(PayloadError::NotAnObject)?;
@@ -184,19 +171,9 @@ mod tests {
         for event in cases {
             let trimmed = EVENT_FIELDS.retain(&event);
             assert_eq!(parse_event(&trimmed), parse_event(&event), "{event}");
-            assert_eq!(subject_user_id(&trimmed), subject_user_id(&event));
         }
         let trimmed = EVENT_FIELDS.retain(&serde_json::from_str(CREATED).unwrap());
         assert!(trimmed.to_string().len() < CREATED.len() / 2, "{trimmed}");
-    }
-
-    #[test]
-    fn subject_user_id_covers_user_and_session_events() {
-        for (text, id) in [(CREATED, "user_2zQmA7bXkP4rLwN9sT1vC3dE5fG"), (SESSION, "user_2zQmA7bXkP4rLwN9sT1vC3dE5fG")] {
-            assert_eq!(subject_user_id(&serde_json::from_str(text).unwrap()), Some(id));
-        }
-        assert_eq!(subject_user_id(&json!({"type": "email.created", "data": {}})), None);
-        assert_eq!(subject_user_id(&json!([1])), None);
     }
 
     #[test]
