@@ -4,6 +4,10 @@
 //!
 //!   clerk-sync-loadgen http URL | sql DATABASE_URL
 //!       [--events N] [--concurrency C] [--max-seconds S] [--secret whsec_...]
+//!   clerk-sync-loadgen chaos URL DATABASE_URL [--users N] [--concurrency C] [--max-seconds S]
+//!       [--seed N] [--secret whsec_...]     (see chaos.rs)
+
+mod chaos;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -37,7 +41,7 @@ struct Options {
     secret: String,
 }
 
-fn loopback_only(host: &str) -> Result<(), String> {
+pub(crate) fn loopback_only(host: &str) -> Result<(), String> {
     let ok = host == "localhost" || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback());
     if ok {
         Ok(())
@@ -163,7 +167,7 @@ async fn sql_worker(url: String, work: Arc<Vec<Delivery>>, next: Arc<AtomicUsize
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -212,6 +216,17 @@ async fn run(options: Options) -> Result<(), String> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("chaos") {
+        let result = chaos::Options::parse(&args[1..]).and_then(|options| {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+            runtime.block_on(chaos::run(options))
+        });
+        if let Err(error) = result {
+            eprintln!("clerk-sync-loadgen chaos: {error}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let result = parse_args(&args).and_then(|options| {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         runtime.block_on(run(options))

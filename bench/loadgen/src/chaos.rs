@@ -1,0 +1,296 @@
+//! The chaos load: every user gets a created event, some updates and maybe a delete; every event
+//! is delivered at least twice, all deliveries shuffled, sent by many clients at once; a non-2xx
+//! answer or a broken connection is retried, as Svix does, until the deadline. Then the users
+//! table must equal an oracle computed from the events (newest wins, deleted stays deleted), with
+//! no duplicate rows, and the inbox must hold every message id exactly once.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use clerk_sync_core::{sign, SigningKey};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+
+use crate::{loopback_only, percentile};
+
+pub struct Options {
+    url: hyper::Uri,
+    database_url: String,
+    users: usize,
+    concurrency: usize,
+    max_seconds: u64,
+    seed: u64,
+    secret: String,
+}
+
+impl Options {
+    pub fn parse(args: &[String]) -> Result<Options, String> {
+        let mut rest = args.iter();
+        let url: hyper::Uri = rest.next().ok_or("usage: chaos URL DATABASE_URL [options]")?.parse().map_err(|e| format!("{e}"))?;
+        loopback_only(url.host().ok_or("URL has no host")?)?;
+        let database_url = rest.next().ok_or("missing DATABASE_URL")?.clone();
+        let mut options = Options {
+            url,
+            database_url,
+            users: 200,
+            concurrency: 16,
+            max_seconds: 120,
+            seed: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1),
+            secret: std::env::var("CLERK_WEBHOOK_SECRET").unwrap_or_else(|_| "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
+        };
+        while let Some(flag) = rest.next() {
+            let value = rest.next().ok_or(format!("{flag} needs a value"))?;
+            let number = || value.parse::<u64>().map_err(|_| format!("{flag}: {value:?} is not a number"));
+            match flag.as_str() {
+                "--users" => options.users = number()? as usize,
+                "--concurrency" => options.concurrency = (number()? as usize).max(1),
+                "--max-seconds" => options.max_seconds = number()?,
+                "--seed" => options.seed = number()?.max(1),
+                "--secret" => options.secret = value.clone(),
+                other => return Err(format!("unknown option {other}")),
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// xorshift64*: small, seeded, good enough to shuffle.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+struct Event {
+    msg_id: String,
+    body: String,
+}
+
+/// What the users table must hold at the end: Clerk id → first name, for users not deleted.
+type Oracle = BTreeMap<String, String>;
+
+fn events(run: &str, users: usize, rng: &mut Rng) -> (Vec<Event>, Oracle, usize) {
+    let base: u64 = 1_767_225_600_000;
+    let mut events = Vec::new();
+    let mut oracle = Oracle::new();
+    let mut deleted = 0;
+    for u in 0..users {
+        let user_id = format!("user_chaos{run}u{u:05}");
+        let updates = rng.below(4);
+        for version in 0..=updates {
+            let updated_at = base + version * 60_000;
+            let kind = if version == 0 { "user.created" } else { "user.updated" };
+            let body = json!({
+                "data": {
+                    "id": user_id, "object": "user", "username": null,
+                    "first_name": format!("v{version}"), "last_name": "Chaos",
+                    "email_addresses": [{"id": "idn_1", "email_address": format!("{user_id}@example.com")}],
+                    "primary_email_address_id": "idn_1", "phone_numbers": [], "primary_phone_number_id": null,
+                    "image_url": "https://img.clerk.com/chaos", "created_at": base, "updated_at": updated_at
+                },
+                "object": "event", "timestamp": updated_at + 7, "type": kind
+            });
+            events.push(Event { msg_id: format!("msg_chaos{run}u{u:05}v{version}"), body: body.to_string() });
+        }
+        if rng.below(5) == 0 {
+            deleted += 1;
+            let body = json!({
+                "data": {"id": user_id, "object": "user", "deleted": true},
+                "object": "event", "timestamp": base + 3_600_000, "type": "user.deleted"
+            });
+            events.push(Event { msg_id: format!("msg_chaos{run}u{u:05}d"), body: body.to_string() });
+        } else {
+            oracle.insert(user_id, format!("v{updates}"));
+        }
+    }
+    (events, oracle, deleted)
+}
+
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    retries: usize,
+    lost: usize,
+}
+
+async fn connect(url: &hyper::Uri) -> Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+    let stream = tokio::net::TcpStream::connect((url.host()?, url.port_u16()?)).await.ok()?;
+    stream.set_nodelay(true).ok()?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.ok()?;
+    tokio::spawn(connection);
+    Some(sender)
+}
+
+/// Sends deliveries until none is left, retrying each until a 2xx or the deadline.
+async fn worker(url: hyper::Uri, key: Arc<SigningKey>, events: Arc<Vec<Event>>, order: Arc<Vec<usize>>, next: Arc<AtomicUsize>, deadline: Instant) -> Tally {
+    let mut tally = Tally::default();
+    let mut sender = None;
+    loop {
+        let slot = next.fetch_add(1, Ordering::Relaxed);
+        let Some(&index) = order.get(slot) else {
+            return tally;
+        };
+        let event = &events[index];
+        let mut attempt = 0u32;
+        loop {
+            if Instant::now() > deadline {
+                tally.lost += 1;
+                break;
+            }
+            if attempt > 0 {
+                tally.retries += 1;
+                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt.min(25)))).await;
+            }
+            attempt += 1;
+            if sender.is_none() {
+                sender = connect(&url).await;
+            }
+            let Some(client) = sender.as_mut() else {
+                continue;
+            };
+            let ts = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+            let request = hyper::Request::post(url.clone())
+                .header("host", format!("{}:{}", url.host().unwrap_or(""), url.port_u16().unwrap_or(80)))
+                .header("content-type", "application/json")
+                .header("svix-id", &event.msg_id)
+                .header("svix-timestamp", ts.to_string())
+                .header("svix-signature", sign(&key, &event.msg_id, ts, event.body.as_bytes()))
+                .body(Full::new(Bytes::from(event.body.clone())));
+            let Ok(request) = request else { continue };
+            let started = Instant::now();
+            match client.send_request(request).await {
+                Ok(response) => {
+                    let ok = response.status().is_success();
+                    let _ = response.into_body().collect().await;
+                    if ok {
+                        tally.latencies.push(started.elapsed());
+                        break;
+                    }
+                }
+                Err(_) => sender = None,
+            }
+        }
+    }
+}
+
+async fn verify_against_oracle(options: &Options, run: &str, events: &[Event], oracle: &Oracle, deleted: usize) -> Result<(), String> {
+    let (client, connection) = tokio_postgres::connect(&options.database_url, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    let pattern = format!("user_chaos{run}%");
+    let rows = client
+        .query("SELECT \"clerkUserId\", \"firstName\" FROM \"User\" WHERE \"clerkUserId\" LIKE $1 ORDER BY 1", &[&pattern])
+        .await
+        .map_err(|e| e.to_string())?;
+    let table: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let distinct: std::collections::BTreeSet<&String> = table.iter().map(|(id, _)| id).collect();
+    let mut problems = Vec::new();
+    if distinct.len() != table.len() {
+        problems.push(format!("{} duplicate rows", table.len() - distinct.len()));
+    }
+    let actual: Oracle = table.into_iter().collect();
+    let wrong = oracle.iter().filter(|(id, name)| actual.get(*id) != Some(*name)).count();
+    let extra = actual.keys().filter(|id| !oracle.contains_key(*id)).count();
+    if wrong > 0 || extra > 0 {
+        problems.push(format!("{wrong} users missing or not at their newest state, {extra} deleted users present"));
+    }
+    let msg_pattern = format!("msg_chaos{run}%");
+    let stored: i64 = client
+        .query_one("SELECT count(DISTINCT msg_id) FROM clerk_sync.inbox WHERE msg_id LIKE $1", &[&msg_pattern])
+        .await
+        .map_err(|e| e.to_string())?
+        .get(0);
+    let failed: i64 = client
+        .query_one("SELECT count(*) FROM clerk_sync.inbox WHERE msg_id LIKE $1 AND outcome = 'failed'", &[&msg_pattern])
+        .await
+        .map_err(|e| e.to_string())?
+        .get(0);
+    if stored as usize != events.len() {
+        problems.push(format!("the inbox holds {stored} of {} message ids", events.len()));
+    }
+    if failed > 0 {
+        problems.push(format!("{failed} deliveries left failed"));
+    }
+    let tombstones: i64 = client
+        .query_one("SELECT count(*) FROM clerk_sync.user_state WHERE clerk_user_id LIKE $1 AND deleted_at_ms IS NOT NULL", &[&pattern])
+        .await
+        .map_err(|e| e.to_string())?
+        .get(0);
+    if tombstones as usize != deleted {
+        problems.push(format!("{tombstones} tombstones for {deleted} deleted users"));
+    }
+    println!(
+        "oracle: {} users expected present, {} present, {deleted} deleted, {stored} message ids stored once each",
+        oracle.len(),
+        actual.len()
+    );
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+pub async fn run(options: Options) -> Result<(), String> {
+    let key = Arc::new(SigningKey::parse(&options.secret).map_err(|e| e.to_string())?);
+    let mut rng = Rng(options.seed);
+    let run = format!("{:x}", rng.next() & 0xffff_ffff);
+    let (events, oracle, deleted) = events(&run, options.users, &mut rng);
+    let mut order: Vec<usize> = (0..events.len()).chain(0..events.len()).collect();
+    for _ in 0..events.len() / 4 {
+        order.push(rng.below(events.len() as u64) as usize);
+    }
+    for i in (1..order.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        order.swap(i, j);
+    }
+    println!(
+        "chaos seed={} users={} events={} deliveries={} concurrency={}",
+        options.seed,
+        options.users,
+        events.len(),
+        order.len(),
+        options.concurrency
+    );
+    let (events, order) = (Arc::new(events), Arc::new(order));
+    let next = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(options.max_seconds);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..options.concurrency)
+        .map(|_| tokio::spawn(worker(options.url.clone(), key.clone(), events.clone(), order.clone(), next.clone(), deadline)))
+        .collect();
+    let mut tally = Tally::default();
+    for worker in workers {
+        let part = worker.await.map_err(|e| e.to_string())?;
+        tally.latencies.extend(part.latencies);
+        tally.retries += part.retries;
+        tally.lost += part.lost;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    tally.latencies.sort();
+    println!(
+        "delivered={} seconds={seconds:.2} per_second={:.0} p50_ms={:.2} p99_ms={:.2} retries={} lost={}",
+        tally.latencies.len(),
+        tally.latencies.len() as f64 / seconds,
+        percentile(&tally.latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&tally.latencies, 0.99).as_secs_f64() * 1e3,
+        tally.retries,
+        tally.lost
+    );
+    if tally.lost > 0 {
+        return Err(format!("{} deliveries never got a 2xx before the deadline", tally.lost));
+    }
+    verify_against_oracle(&options, &run, &events, &oracle, deleted).await
+}
