@@ -47,10 +47,11 @@ cluster_init() {
     fi
 }
 
+# $3: more server options, e.g. "-c shared_preload_libraries=pg_stat_statements".
 cluster_start() {
-    local dir="$1" port="$2"
+    local dir="$1" port="$2" extra="${3:-}"
     as_postgres "${PG_BIN}/pg_ctl" -D "$dir" -l "${dir}/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -c port=${port} -c unix_socket_directories='${dir}'" start >/dev/null
+        -o "-c listen_addresses=127.0.0.1 -c port=${port} -c unix_socket_directories='${dir}' ${extra}" start >/dev/null
 }
 
 cluster_stop() {

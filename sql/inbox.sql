@@ -167,3 +167,14 @@ BEGIN ATOMIC
     )
     SELECT pg_catalog.count(*) FROM pruned;
 END;
+
+-- Deliveries by outcome: a quick look at the webhook's health (since 0.1.1).
+CREATE FUNCTION clerk_sync.inbox_stats()
+RETURNS TABLE (outcome text, deliveries bigint, first_received timestamptz, last_received timestamptz)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT i.outcome, pg_catalog.count(*), pg_catalog.min(i.received_at), pg_catalog.max(i.received_at)
+    FROM clerk_sync.inbox i
+    GROUP BY i.outcome
+    ORDER BY i.outcome;
+END;

@@ -86,6 +86,16 @@ mod tests {
     }
 
     #[pg_test]
+    fn inbox_stats_counts_deliveries_by_outcome() {
+        prisma_schema();
+        ingest("msg_1", &event(CREATED));
+        ingest("msg_2", &event(UPDATED));
+        ingest("msg_s", &event(SESSION));
+        let stats = text_query("SELECT string_agg(outcome || '=' || deliveries, ',') FROM clerk_sync.inbox_stats()", &[]);
+        assert_eq!(stats.as_deref(), Some("created=1,ignored=1,updated=1"));
+    }
+
+    #[pg_test]
     fn prune_keeps_failed_deliveries_unless_asked() {
         prisma_schema();
         ingest("msg_old", &event(CREATED));

@@ -17,6 +17,13 @@ trap cleanup EXIT
 
 fresh_db "$DB"
 q -d "$DB" -v secret="$SECRET" <<<"SELECT clerk_sync.add_secret(:'secret')" >/dev/null
+# pg_stat_statements (when the cluster preloads it, as scripts/test does) records every statement,
+# add_secret's included.
+statements=off
+if q -d "$DB" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" 2>/dev/null && \
+   q -d "$DB" -c "SELECT 1 FROM pg_stat_statements LIMIT 1" >/dev/null 2>&1; then
+    statements=on
+fi
 log_offset=0
 [ -n "${SERVER_LOG:-}" ] && log_offset="$(stat -c %s "$SERVER_LOG")"
 
@@ -35,6 +42,12 @@ grep -E "cases sent|panicked|expected|test result" "$work/catalogue.log" | sed '
 expect_eq "the catalogue passes over HTTP and over SQL" "$status" "0"
 expect_eq "the users table survived every hostile string" "$(q -d "$DB" -c 'SELECT count(*) > 0 FROM "User"')" "t"
 expect_eq "no proxy log line holds the secret" "$(grep -c 'MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' "$work/proxy.log")" "0"
+if [ "$statements" = on ]; then
+    expect_eq "no pg_stat_statements text holds the secret" \
+        "$(q -d "$DB" -c "SELECT count(*) FROM pg_stat_statements WHERE query LIKE '%MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw%'")" "0"
+    expect_eq "... which did record the webhook's statements" \
+        "$(q -d "$DB" -c "SELECT count(*) > 0 FROM pg_stat_statements WHERE query LIKE '%clerk_sync.receive%'")" "t"
+fi
 if [ -n "${SERVER_LOG:-}" ]; then
     expect_eq "nothing the server logged during the catalogue holds the secret" \
         "$(tail -c +"$((log_offset + 1))" "$SERVER_LOG" | grep -c -e 'MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' -e '31f290f6bf06298aab4f08d43c3f082cf648a362da2da4b0' || true)" "0"

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# ALTER EXTENSION clerk_sync UPDATE from every released version (sql/released/) keeps the data,
+# and the upgraded schema equals a fresh install of the current version.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SECRET='whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
+extension_dir="$(/usr/lib/postgresql/15/bin/pg_config --sharedir)/extension"
+current="$(sed -n 's/^version = "\(.*\)"/\1/p' "${E2E_ROOT}/Cargo.toml" | head -n1)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS e2e_fresh" -c "CREATE DATABASE e2e_fresh"
+q -d e2e_fresh -c "CREATE EXTENSION clerk_sync"
+q -d e2e_fresh -f "${E2E_ROOT}/tests/e2e/schema_fingerprint.sql" >"$work/fresh"
+expect_eq "a fresh install is version ${current}" "$(grep "^version " "$work/fresh")" "version ${current}"
+
+for released in "${E2E_ROOT}"/sql/released/clerk_sync--*.sql; do
+    old="$(basename "$released" .sql)"
+    old="${old#clerk_sync--}"
+    [ "$old" = "$current" ] && continue
+    cp "$released" "${extension_dir}/"
+    db="e2e_upgrade_${old//./_}"
+    q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS ${db}" -c "CREATE DATABASE ${db}"
+    q -d "$db" -c "CREATE EXTENSION clerk_sync VERSION '${old}'" -f "${E2E_ROOT}/tests/fixtures/prisma_schema.sql"
+    q -d "$db" -v secret="$SECRET" <<'SQL' >/dev/null
+SELECT clerk_sync.add_secret(:'secret', 'primary');
+SELECT clerk_sync.set_setting('timestamp_tolerance', '120');
+SQL
+    ingest_fixture "$db" msg_1 user.created.email >/dev/null
+    ingest_fixture "$db" msg_2 user.created.phone-only >/dev/null
+    ingest_fixture "$db" msg_3 user.deleted >/dev/null
+    before="$(q -d "$db" <<'SQL'
+SELECT string_agg(label || '/' || fingerprint, ',') FROM clerk_sync.secrets();
+SELECT string_agg(name || '=' || value, ',') FROM clerk_sync.settings() WHERE NOT is_default;
+SELECT string_agg(msg_id || ':' || outcome, ',' ORDER BY msg_id) FROM clerk_sync.inbox;
+SELECT string_agg("clerkUserId" || ':' || username, ',' ORDER BY "clerkUserId") FROM "User";
+SQL
+)"
+    q -d "$db" -c "ALTER EXTENSION clerk_sync UPDATE"
+    after="$(q -d "$db" <<'SQL'
+SELECT string_agg(label || '/' || fingerprint, ',') FROM clerk_sync.secrets();
+SELECT string_agg(name || '=' || value, ',') FROM clerk_sync.settings() WHERE NOT is_default;
+SELECT string_agg(msg_id || ':' || outcome, ',' ORDER BY msg_id) FROM clerk_sync.inbox;
+SELECT string_agg("clerkUserId" || ':' || username, ',' ORDER BY "clerkUserId") FROM "User";
+SQL
+)"
+    expect_eq "${old} → ${current}: secrets, settings, inbox and users survive the update" "$after" "$before"
+    q -d "$db" -f "${E2E_ROOT}/tests/e2e/schema_fingerprint.sql" >"$work/upgraded"
+    expect_eq "${old} → ${current}: the upgraded schema equals a fresh install" \
+        "$(diff "$work/fresh" "$work/upgraded" | head -20)" ""
+    expect_eq "${old} → ${current}: the upgraded extension still works" \
+        "$(ingest_fixture "$db" msg_4 user.updated.email)" "stale"
+    q -d postgres -c "DROP DATABASE ${db}"
+done
+q -d postgres -c "DROP DATABASE e2e_fresh"
+e2e_summary
