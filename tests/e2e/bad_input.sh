@@ -4,19 +4,10 @@
 # logged meanwhile (SERVER_LOG, when given).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-PROXY_BIN="${PROXY_BIN:-${E2E_ROOT}/target/debug/clerk-sync-proxy}"
-SECRET='whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
 DB=e2e_bad_input
-work="$(mktemp -d)"
-proxy_pid=""
-cleanup() {
-    if [ -n "$proxy_pid" ] && kill -0 "$proxy_pid" 2>/dev/null; then kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+work="$E2E_WORK"
 
-fresh_db "$DB"
-q -d "$DB" -v secret="$SECRET" <<<"SELECT clerk_sync.add_secret(:'secret')" >/dev/null
+fresh_db_with_secret "$DB"
 # pg_stat_statements (when the cluster preloads it, as scripts/test does) records every statement,
 # add_secret's included.
 statements=off
@@ -27,15 +18,11 @@ fi
 log_offset=0
 [ -n "${SERVER_LOG:-}" ] && log_offset="$(stat -c %s "$SERVER_LOG")"
 
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-DATABASE_URL="postgres://${PGUSER}@${PGHOST}:${PGPORT}/${DB}" LISTEN_ADDR="127.0.0.1:${port}" \
-    "$PROXY_BIN" >"$work/proxy.log" 2>&1 &
-proxy_pid=$!
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:${port}/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+start_proxy "$DB"
 
 status=0
 CLERK_SYNC_TEST_DATABASE_URL="postgres://${PGUSER}@${PGHOST}:${PGPORT}/${DB}" \
-CLERK_SYNC_TEST_PROXY_URL="http://127.0.0.1:${port}/api/webhooks/clerk" \
+CLERK_SYNC_TEST_PROXY_URL="$PROXY_URL" \
     cargo test --locked -q -p clerk_sync_proxy --test bad_input -- --ignored --test-threads=1 --nocapture \
     >"$work/catalogue.log" 2>&1 || status=$?
 grep -E "cases sent|panicked|expected|test result" "$work/catalogue.log" | sed 's/^/    /'
@@ -53,6 +40,6 @@ if [ -n "${SERVER_LOG:-}" ]; then
         "$(tail -c +"$((log_offset + 1))" "$SERVER_LOG" | grep -c -e 'MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' -e '31f290f6bf06298aab4f08d43c3f082cf648a362da2da4b0' || true)" "0"
 fi
 
-kill -TERM "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true; proxy_pid=""
+stop_pid "$PROXY_PID"; PROXY_PID=""
 q -d postgres -c "DROP DATABASE ${DB}"
 e2e_summary

@@ -3,7 +3,7 @@
 # tombstones and the inbox — and the restored database verifies and applies as before.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-SECRET='whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
+SECRET="$E2E_SECRET"
 fresh_db e2e_dump_src
 q -d e2e_dump_src -v secret="$SECRET" <<'SQL' >/dev/null
 SELECT clerk_sync.add_secret(:'secret', 'primary');
@@ -15,8 +15,7 @@ ingest_fixture e2e_dump_src msg_2 user.created.phone-only >/dev/null
 ingest_fixture e2e_dump_src msg_3 user.deleted >/dev/null
 ingest_fixture e2e_dump_src msg_4 session.created >/dev/null
 
-dump="$(mktemp)"
-trap 'rm -f "$dump"' EXIT
+dump="${E2E_WORK}/dump"
 pg_dump -Fc -d e2e_dump_src -f "$dump"
 q -d postgres -c 'SET client_min_messages = warning' -c 'DROP DATABASE IF EXISTS e2e_dump_dst' -c 'CREATE DATABASE e2e_dump_dst'
 pg_restore --exit-on-error -d e2e_dump_dst "$dump"

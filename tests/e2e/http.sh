@@ -3,29 +3,14 @@
 # Needs the proxy binary (PROXY_BIN, default target/debug/clerk-sync-proxy).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-PROXY_BIN="${PROXY_BIN:-${E2E_ROOT}/target/debug/clerk-sync-proxy}"
-SECRET='whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
+SECRET="$E2E_SECRET"
 DB=e2e_http
-work="$(mktemp -d)"
-proxy_pid=""
-cleanup() {
-    if [ -n "$proxy_pid" ] && kill -0 "$proxy_pid" 2>/dev/null; then kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+work="$E2E_WORK"
 
-fresh_db "$DB"
-q -d "$DB" -v secret="$SECRET" <<<"SELECT clerk_sync.add_secret(:'secret')" >/dev/null
-
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-URL="http://127.0.0.1:${port}/api/webhooks/clerk"
-DATABASE_URL="postgres://${PGUSER}@${PGHOST}:${PGPORT}/${DB}" LISTEN_ADDR="127.0.0.1:${port}" \
-    MAX_BODY_BYTES=65536 CLERK_WEBHOOK_SECRET="$SECRET" "$PROXY_BIN" >"$work/proxy.log" 2>&1 &
-proxy_pid=$!
-for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:${port}/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+fresh_db_with_secret "$DB"
+start_proxy "$DB" MAX_BODY_BYTES=65536
+port="$PROXY_PORT"
+URL="$PROXY_URL"
 expect_eq "GET /healthz answers 200 when the database is up" \
     "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${port}/healthz")" "200"
 
@@ -89,12 +74,11 @@ expect_eq "the proxy logs one line per applied event, as the guide says" \
     "$(grep -c 'User created: user_' "$work/proxy.log")" "2"
 expect_eq "no log line holds the secret" "$(grep -c 'MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' "$work/proxy.log")" "0"
 
-kill -TERM "$proxy_pid"
-for _ in $(seq 1 50); do kill -0 "$proxy_pid" 2>/dev/null || break; sleep 0.1; done
+kill -TERM "$PROXY_PID"
 exit_status=0
-wait "$proxy_pid" || exit_status=$?
+wait "$PROXY_PID" || exit_status=$?
 expect_eq "SIGTERM stops the proxy cleanly" "$exit_status" "0"
-proxy_pid=""
+PROXY_PID=""
 
 q -d postgres -c "DROP DATABASE ${DB}"
 e2e_summary

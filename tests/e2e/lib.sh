@@ -40,3 +40,45 @@ ingest_fixture() {
     q -d "$db" -v msg_id="$msg_id" -v payload="$(cat "${E2E_ROOT}/tests/fixtures/events/${name}.json")" \
         <<<"SELECT clerk_sync.ingest(:'msg_id', :'payload'::jsonb)"
 }
+
+E2E_SECRET='whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
+PROXY_BIN="${PROXY_BIN:-${E2E_ROOT}/target/debug/clerk-sync-proxy}"
+E2E_WORK="$(mktemp -d)"
+PROXY_PID=""
+PROXY_PORT=""
+
+# Ends a process this script started, if it still runs.
+stop_pid() {
+    if [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; then
+        kill "$1"
+        wait "$1" 2>/dev/null || true
+    fi
+}
+
+e2e_cleanup() {
+    stop_pid "$PROXY_PID"
+    rm -rf "$E2E_WORK"
+}
+trap e2e_cleanup EXIT
+
+# fresh_db plus the test secret.
+fresh_db_with_secret() {
+    fresh_db "$1"
+    q -d "$1" -v secret="$E2E_SECRET" <<<"SELECT clerk_sync.add_secret(:'secret')" >/dev/null
+}
+
+# start_proxy DB [NAME=value ...]: the proxy for database DB on 127.0.0.1 (the same port when
+# started again), its output appended to $E2E_WORK/proxy.log; returns once /healthz answers.
+start_proxy() {
+    local db="$1"
+    shift
+    [ -n "$PROXY_PORT" ] || PROXY_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    PROXY_URL="http://127.0.0.1:${PROXY_PORT}/api/webhooks/clerk"
+    env DATABASE_URL="postgres://${PGUSER}@${PGHOST}:${PGPORT}/${db}" LISTEN_ADDR="127.0.0.1:${PROXY_PORT}" "$@" \
+        "$PROXY_BIN" >>"$E2E_WORK/proxy.log" 2>&1 &
+    PROXY_PID=$!
+    for _ in $(seq 1 100); do
+        curl -fs "http://127.0.0.1:${PROXY_PORT}/healthz" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+}

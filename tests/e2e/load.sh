@@ -8,41 +8,27 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "${E2E_ROOT}/scripts/lib.sh"
 
-PROXY_BIN="${PROXY_BIN:-${E2E_ROOT}/target/debug/clerk-sync-proxy}"
 LOADGEN_BIN="${LOADGEN_BIN:-${E2E_ROOT}/target/debug/clerk-sync-loadgen}"
-SECRET='whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
 DB="e2e_load${FAULTS:+_faults}"
 USERS="${CHAOS_USERS:-300}"
-work="$(mktemp -d)"
-proxy_pid=""
+work="$E2E_WORK"
 loadgen_pid=""
-stop_pid() { if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then kill "$1"; wait "$1" 2>/dev/null || true; fi; }
-cleanup() { stop_pid "$loadgen_pid"; stop_pid "$proxy_pid"; rm -rf "$work"; }
-trap cleanup EXIT
+trap 'stop_pid "$loadgen_pid"; e2e_cleanup' EXIT
 
-fresh_db "$DB"
-q -d "$DB" -v secret="$SECRET" <<<"SELECT clerk_sync.add_secret(:'secret')" >/dev/null
+fresh_db_with_secret "$DB"
+start_proxy "$DB" POOL_SIZE=16 RUST_LOG=warn
 
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-start_proxy() {
-    DATABASE_URL="postgres://${PGUSER}@${PGHOST}:${PGPORT}/${DB}" LISTEN_ADDR="127.0.0.1:${port}" POOL_SIZE=16 \
-        RUST_LOG=warn "$PROXY_BIN" >>"$work/proxy.log" 2>&1 &
-    proxy_pid=$!
-    for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:${port}/healthz" >/dev/null 2>&1 && return 0; sleep 0.1; done
-}
-start_proxy
-
-"$LOADGEN_BIN" chaos "http://127.0.0.1:${port}/api/webhooks/clerk" "postgres://${PGUSER}@${PGHOST}:${PGPORT}/${DB}" \
-    --users "$USERS" --concurrency 16 --max-seconds "${CHAOS_SECONDS:-120}" --secret "$SECRET" >"$work/chaos.out" 2>&1 &
+"$LOADGEN_BIN" chaos "$PROXY_URL" "postgres://${PGUSER}@${PGHOST}:${PGPORT}/${DB}" \
+    --users "$USERS" --concurrency 16 --max-seconds "${CHAOS_SECONDS:-120}" --secret "$E2E_SECRET" >"$work/chaos.out" 2>&1 &
 loadgen_pid=$!
 
 if [ -n "${FAULTS:-}" ]; then
     [ -n "${E2E_DATA_DIR:-}" ] || die "FAULTS=1 needs E2E_DATA_DIR"
     sleep 1.5
-    kill -KILL "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true
+    kill -KILL "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null || true
     echo "    fault: proxy killed with SIGKILL" >>"$work/faults"
     sleep 0.5
-    start_proxy
+    start_proxy "$DB" POOL_SIZE=16 RUST_LOG=warn
     sleep 1.5
     as_postgres "${PG_BIN}/pg_ctl" -D "$E2E_DATA_DIR" -m immediate -w stop >/dev/null
     echo "    fault: PostgreSQL stopped in immediate mode" >>"$work/faults"
@@ -59,6 +45,6 @@ sed 's/^/    /' "$work/chaos.out"
 expect_eq "every delivery answered 2xx in the end, and the table equals the oracle" "$status" "0"
 expect_eq "no event lost" "$(grep -o 'lost=[0-9]*' "$work/chaos.out")" "lost=0"
 
-stop_pid "$proxy_pid"; proxy_pid=""
+stop_pid "$PROXY_PID"; PROXY_PID=""
 q -d postgres -c "DROP DATABASE ${DB}"
 e2e_summary

@@ -3,11 +3,19 @@
 # and the upgraded schema equals a fresh install of the current version.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-SECRET='whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
 extension_dir="$(/usr/lib/postgresql/15/bin/pg_config --sharedir)/extension"
 current="$(sed -n 's/^version = "\(.*\)"/\1/p' "${E2E_ROOT}/Cargo.toml" | head -n1)"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+work="$E2E_WORK"
+
+# What a release must keep: secrets, settings, the inbox, the users.
+data_of() {
+    q -d "$1" <<'SQL'
+SELECT string_agg(label || '/' || fingerprint, ',') FROM clerk_sync.secrets();
+SELECT string_agg(name || '=' || value, ',') FROM clerk_sync.settings() WHERE NOT is_default;
+SELECT string_agg(msg_id || ':' || outcome, ',' ORDER BY msg_id) FROM clerk_sync.inbox;
+SELECT string_agg("clerkUserId" || ':' || username, ',' ORDER BY "clerkUserId") FROM "User";
+SQL
+}
 
 q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS e2e_fresh" -c "CREATE DATABASE e2e_fresh"
 q -d e2e_fresh -c "CREATE EXTENSION clerk_sync"
@@ -22,28 +30,16 @@ for released in "${E2E_ROOT}"/sql/released/clerk_sync--*.sql; do
     db="e2e_upgrade_${old//./_}"
     q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS ${db}" -c "CREATE DATABASE ${db}"
     q -d "$db" -c "CREATE EXTENSION clerk_sync VERSION '${old}'" -f "${E2E_ROOT}/tests/fixtures/prisma_schema.sql"
-    q -d "$db" -v secret="$SECRET" <<'SQL' >/dev/null
+    q -d "$db" -v secret="$E2E_SECRET" <<'SQL' >/dev/null
 SELECT clerk_sync.add_secret(:'secret', 'primary');
 SELECT clerk_sync.set_setting('timestamp_tolerance', '120');
 SQL
     ingest_fixture "$db" msg_1 user.created.email >/dev/null
     ingest_fixture "$db" msg_2 user.created.phone-only >/dev/null
     ingest_fixture "$db" msg_3 user.deleted >/dev/null
-    before="$(q -d "$db" <<'SQL'
-SELECT string_agg(label || '/' || fingerprint, ',') FROM clerk_sync.secrets();
-SELECT string_agg(name || '=' || value, ',') FROM clerk_sync.settings() WHERE NOT is_default;
-SELECT string_agg(msg_id || ':' || outcome, ',' ORDER BY msg_id) FROM clerk_sync.inbox;
-SELECT string_agg("clerkUserId" || ':' || username, ',' ORDER BY "clerkUserId") FROM "User";
-SQL
-)"
+    before="$(data_of "$db")"
     q -d "$db" -c "ALTER EXTENSION clerk_sync UPDATE"
-    after="$(q -d "$db" <<'SQL'
-SELECT string_agg(label || '/' || fingerprint, ',') FROM clerk_sync.secrets();
-SELECT string_agg(name || '=' || value, ',') FROM clerk_sync.settings() WHERE NOT is_default;
-SELECT string_agg(msg_id || ':' || outcome, ',' ORDER BY msg_id) FROM clerk_sync.inbox;
-SELECT string_agg("clerkUserId" || ':' || username, ',' ORDER BY "clerkUserId") FROM "User";
-SQL
-)"
+    after="$(data_of "$db")"
     expect_eq "${old} → ${current}: secrets, settings, inbox and users survive the update" "$after" "$before"
     q -d "$db" -f "${E2E_ROOT}/tests/e2e/schema_fingerprint.sql" >"$work/upgraded"
     expect_eq "${old} → ${current}: the upgraded schema equals a fresh install" \
