@@ -19,14 +19,13 @@ as_root() {
     if is_root; then "$@"; else sudo "$@"; fi
 }
 
-# Runs a command as the postgres OS user (initdb refuses root).
+# Runs a server-side command (initdb, pg_ctl): as root through the postgres OS user (initdb
+# refuses root), as anyone else as that user, whose clusters live in their own directories.
 as_postgres() {
     if is_root; then
         runuser -u postgres -- "$@"
-    elif [ "$(id -un)" = postgres ]; then
-        "$@"
     else
-        sudo -u postgres -- "$@"
+        "$@"
     fi
 }
 
