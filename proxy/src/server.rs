@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,6 +21,7 @@ const RECEIVE: &str = "SELECT clerk_sync.receive($1::jsonb, $2::text)";
 
 struct App {
     pool: Pool,
+    max_body_bytes: usize,
 }
 
 pub fn pool(config: &Config) -> Result<Pool, String> {
@@ -42,8 +43,7 @@ pub fn router(config: &Config, pool: Pool) -> Router {
     Router::new()
         .route(&config.path, post(webhook))
         .route("/healthz", get(healthz))
-        .with_state(Arc::new(App { pool }))
-        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .with_state(Arc::new(App { pool, max_body_bytes: config.max_body_bytes }))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
 }
 
@@ -70,7 +70,32 @@ fn log_delivery(answer: &Value) {
     }
 }
 
-async fn webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+/// The body, or None when it is over the limit. An oversize body is still read to its end and
+/// dropped (within the request timeout), so that the client, still sending, gets the 413 rather
+/// than a reset connection.
+async fn read_body(body: Body, limit: usize) -> Result<Option<Bytes>, axum::Error> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut collected = Vec::new();
+    let mut over = false;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else { continue };
+        if over || collected.len() + data.len() > limit {
+            over = true;
+            collected = Vec::new();
+        } else {
+            collected.extend_from_slice(&data);
+        }
+    }
+    Ok((!over).then(|| Bytes::from(collected)))
+}
+
+async fn webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let body = match read_body(body, app.max_body_bytes).await {
+        Ok(Some(body)) => body,
+        Ok(None) => return answer(StatusCode::PAYLOAD_TOO_LARGE, json!({"status": 413, "outcome": "too_large"})),
+        Err(_) => return answer(StatusCode::BAD_REQUEST, json!({"status": 400, "outcome": "malformed", "error": "unreadable body"})),
+    };
     let Ok(body) = std::str::from_utf8(&body) else {
         return answer(StatusCode::BAD_REQUEST, json!({"status": 400, "outcome": "malformed", "error": "body is not UTF-8"}));
     };
@@ -154,4 +179,32 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_are_read_to_the_end_and_dropped() {
+        let small = read_body(Body::from("0123456789"), 10).await.unwrap();
+        assert_eq!(small.as_deref(), Some(&b"0123456789"[..]));
+        let chunks: Vec<Result<Bytes, std::io::Error>> = (0..100).map(|_| Ok(Bytes::from(vec![b'x'; 1000]))).collect();
+        let large = Body::from_stream(stream_of(chunks));
+        assert_eq!(read_body(large, 50_000).await.unwrap(), None);
+        assert_eq!(read_body(Body::from("01234567890"), 10).await.unwrap(), None);
+    }
+
+    fn stream_of(
+        chunks: Vec<Result<Bytes, std::io::Error>>,
+    ) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+        struct Chunks(std::vec::IntoIter<Result<Bytes, std::io::Error>>);
+        impl futures_core::Stream for Chunks {
+            type Item = Result<Bytes, std::io::Error>;
+            fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+                std::task::Poll::Ready(self.0.next())
+            }
+        }
+        Chunks(chunks.into_iter())
+    }
 }

@@ -217,7 +217,6 @@ async fn send_http(url: &hyper::Uri, case: &Case) -> u16 {
             let _ = response.into_body().collect().await;
             status
         }
-        // The proxy may answer 413 and close before reading a 100 MB body.
         Err(error) => panic!("{}: {error}", case.name),
     }
 }
