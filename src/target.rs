@@ -137,9 +137,9 @@ impl TargetPlan {
         execute(&self.upsert, &row.args(), |rows| Ok(rows.first().get_one::<bool>()?.unwrap_or(false)))
     }
 
-    /// Deletes (or soft-deletes) the user's row; false when there was none.
-    pub fn delete(&self, clerk_id: &str, deleted_at_ms: i64) -> Result<bool, ClerkSyncError> {
-        execute(&self.delete, &[clerk_id.into(), deleted_at_ms.into()], |rows| Ok(!rows.is_empty()))
+    /// Deletes (or soft-deletes) the user's row, if there is one.
+    pub fn delete(&self, clerk_id: &str, deleted_at_ms: i64) -> Result<(), ClerkSyncError> {
+        execute(&self.delete, &[clerk_id.into(), deleted_at_ms.into()], |_| Ok(()))
     }
 
     pub fn has_username(&self) -> bool {

@@ -119,18 +119,27 @@ fn deliveries(count: usize, key: &SigningKey) -> Vec<Delivery> {
 /// (latency, status) of every delivery sent before the deadline.
 type Samples = Vec<(Duration, u16)>;
 
-async fn http_worker(host: String, port: u16, uri: hyper::Uri, work: Arc<Vec<Delivery>>, next: Arc<AtomicUsize>, deadline: Instant) -> Result<Samples, String> {
+/// The deliveries the workers share, each handed out once, none after the deadline.
+struct Work {
+    deliveries: Vec<Delivery>,
+    next: AtomicUsize,
+    deadline: Instant,
+}
+
+impl Work {
+    fn take(&self) -> Option<&Delivery> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        (Instant::now() <= self.deadline).then(|| self.deliveries.get(i)).flatten()
+    }
+}
+
+async fn http_worker(host: String, port: u16, uri: hyper::Uri, work: Arc<Work>) -> Result<Samples, String> {
     let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
     tokio::spawn(connection);
     let mut samples = Vec::new();
-    loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        if i >= work.len() || Instant::now() > deadline {
-            return Ok(samples);
-        }
-        let d = &work[i];
+    while let Some(d) = work.take() {
         let request = hyper::Request::post(uri.clone())
             .header("host", format!("{host}:{port}"))
             .header("content-type", "application/json")
@@ -145,19 +154,15 @@ async fn http_worker(host: String, port: u16, uri: hyper::Uri, work: Arc<Vec<Del
         response.into_body().collect().await.map_err(|e| e.to_string())?;
         samples.push((started.elapsed(), status));
     }
+    Ok(samples)
 }
 
-async fn sql_worker(url: String, work: Arc<Vec<Delivery>>, next: Arc<AtomicUsize>, deadline: Instant) -> Result<Samples, String> {
+async fn sql_worker(url: String, work: Arc<Work>) -> Result<Samples, String> {
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
     tokio::spawn(connection);
     let statement = client.prepare("SELECT clerk_sync.receive($1::jsonb, $2::text)").await.map_err(|e| e.to_string())?;
     let mut samples = Vec::new();
-    loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        if i >= work.len() || Instant::now() > deadline {
-            return Ok(samples);
-        }
-        let d = &work[i];
+    while let Some(d) = work.take() {
         let headers = json!({"content-type": "application/json", "svix-id": d.msg_id, "svix-timestamp": d.timestamp, "svix-signature": d.signature});
         let started = Instant::now();
         let row = client.query_one(&statement, &[&headers, &d.body]).await.map_err(|e| e.to_string())?;
@@ -165,6 +170,7 @@ async fn sql_worker(url: String, work: Arc<Vec<Delivery>>, next: Arc<AtomicUsize
         let status = answer["status"].as_u64().unwrap_or(0) as u16;
         samples.push((started.elapsed(), status));
     }
+    Ok(samples)
 }
 
 pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -176,16 +182,18 @@ pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 async fn run(options: Options) -> Result<(), String> {
     let key = SigningKey::parse(&options.secret).map_err(|e| e.to_string())?;
-    let work = Arc::new(deliveries(options.events, &key));
-    let next = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(options.max_seconds);
+    let work = Arc::new(Work {
+        deliveries: deliveries(options.events, &key),
+        next: AtomicUsize::new(0),
+        deadline: Instant::now() + Duration::from_secs(options.max_seconds),
+    });
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..options.concurrency {
-        let (work, next) = (work.clone(), next.clone());
+        let work = work.clone();
         workers.push(match &options.target {
-            Target::Http { host, port, uri } => tokio::spawn(http_worker(host.clone(), *port, uri.clone(), work, next, deadline)),
-            Target::Sql(url) => tokio::spawn(sql_worker(url.clone(), work, next, deadline)),
+            Target::Http { host, port, uri } => tokio::spawn(http_worker(host.clone(), *port, uri.clone(), work)),
+            Target::Sql(url) => tokio::spawn(sql_worker(url.clone(), work)),
         });
     }
     let mut samples = Vec::new();
