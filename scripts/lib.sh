@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/setup, scripts/test and scripts/run. Source it; do not run it.
 # Works as root (CI, servers) and as an ordinary user with sudo (laptops).
 
@@ -27,6 +28,15 @@ as_postgres() {
     else
         "$@"
     fi
+}
+
+# Builds the extension and installs it into PostgreSQL's directories, which stay as the
+# distribution made them (root's, not writable by others): as an ordinary user the files are
+# copied through sudo. Extra arguments go to `cargo pgrx install` (e.g. --release).
+install_extension() {
+    local sudo=()
+    is_root || sudo=(--sudo)
+    cargo pgrx install "${sudo[@]}" --pg-config "$PG_CONFIG" "$@" >/dev/null
 }
 
 # The pgrx version pinned in Cargo.toml, e.g. 0.18.0.

@@ -1,4 +1,6 @@
 -- The inbox: every verified delivery, keyed by its svix-id, with what became of it.
+-- PL/pgSQL bodies are resolved when they run, so each pins its search_path; SQL-standard bodies
+-- (BEGIN ATOMIC, RETURN) are resolved once, at CREATE.
 -- ingest() records and applies one delivery; replay*() apply stored ones again; prune() and
 -- redact_user_payloads() keep what is stored small and free of deleted users' personal data.
 
@@ -71,6 +73,7 @@ END;
 -- recorded (outcome 'failed', last_error) and rolled back to this point, never raised.
 CREATE FUNCTION clerk_sync.replay(msg_id text) RETURNS text
 LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -103,6 +106,7 @@ $$;
 -- and answers 'duplicate'; a redelivery of a failed one is applied again.
 CREATE FUNCTION clerk_sync.ingest(msg_id text, payload jsonb) RETURNS text
 LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -125,6 +129,7 @@ $$;
 -- Applies the given deliveries again, one after the other, each in its own subtransaction.
 CREATE FUNCTION clerk_sync.replay_each(msg_ids text[]) RETURNS TABLE (msg_id text, outcome text)
 LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     FOREACH msg_id IN ARRAY msg_ids LOOP

@@ -81,13 +81,24 @@ $$;
 
 -- Publishes the webhook in PostgREST's API schema as <api_schema>.<function_name>(json) and
 -- lets anon_role call it (and nothing else of clerk_sync). Returns the path to append to the
--- PostgREST URL for the Clerk dashboard.
+-- PostgREST URL for the Clerk dashboard. A function of that name that another role owns is
+-- refused: CREATE OR REPLACE would keep its owner, who could later change what anon_role runs.
 CREATE FUNCTION clerk_sync.expose_webhook(api_schema name, anon_role name, function_name name DEFAULT 'clerk_webhook')
 RETURNS text
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    existing_owner name;
 BEGIN
+    SELECT pg_get_userbyid(p.proowner) INTO existing_owner
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname = api_schema AND p.proname = function_name;
+    IF FOUND AND existing_owner <> current_user THEN
+        RAISE EXCEPTION 'function %.% already exists and belongs to role %', api_schema, function_name, existing_owner
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = format('Drop it first (DROP FUNCTION %I.%I), or pass another function_name.', api_schema, function_name);
+    END IF;
     EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', api_schema);
     EXECUTE format(
         'CREATE OR REPLACE FUNCTION %I.%I(json) RETURNS jsonb LANGUAGE sql VOLATILE '

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::config;
 use crate::error::{ClerkSyncError, OrReport};
 use crate::jsonb::RawJsonb;
-use crate::target::{self, Mark, UserRow};
+use crate::target::{self, UserRow, Written};
 use crate::user_state;
 use crate::usernames;
 
@@ -48,17 +48,13 @@ fn redact_if_configured(settings: &Settings, clerk_id: &str) -> Result<(), Clerk
 
 fn apply_upsert(settings: &Settings, user: &UserRecord, order_ms: i64) -> Result<Outcome, ClerkSyncError> {
     let plan = target::plan(&settings.target)?;
-    let first_choice = usernames::first_choice(&plan, user);
-    let (first_seen, first_claim) = match plan.mark(&user.clerk_id, order_ms, first_choice.as_deref())? {
-        Mark::Stale => {
-            if user_state::is_deleted(&user.clerk_id)? {
-                redact_if_configured(settings, &user.clerk_id)?;
-            }
-            return Ok(Outcome::Stale);
+    let first_choice = plan.has_username.then(|| usernames::first_choice(user));
+    let Some(moved) = user_state::mark(&user.clerk_id, order_ms, first_choice.as_deref())? else {
+        if user_state::is_deleted(&user.clerk_id)? {
+            redact_if_configured(settings, &user.clerk_id)?;
         }
-        Mark::Moved { first_seen, claim } => (first_seen, claim),
+        return Ok(Outcome::Stale);
     };
-    let username = usernames::choose(&plan, user, first_claim, first_seen)?;
     let placeholder;
     let email = match user.email.as_deref() {
         None if plan.email_required => {
@@ -68,22 +64,24 @@ fn apply_upsert(settings: &Settings, user: &UserRecord, order_ms: i64) -> Result
         email => email,
     };
     let updated_at_ms = user.updated_at_ms.unwrap_or(order_ms);
-    let row = UserRow {
-        clerk_id: &user.clerk_id,
-        email,
-        username: username.as_deref(),
-        first_name: user.first_name.as_deref(),
-        last_name: user.last_name.as_deref(),
-        photo_url: user.image_url.as_deref(),
-        phone_number: user.phone.as_deref(),
-        created_at_ms: user.created_at_ms.unwrap_or(updated_at_ms),
-        updated_at_ms,
-    };
-    if (first_seen && plan.insert_new(&row)?) || plan.upsert(&row)? {
-        Ok(Outcome::Created)
-    } else {
-        Ok(Outcome::Updated)
-    }
+    let written = usernames::write_under_unique_name(user, moved.first_claim, moved.first_seen, |username| {
+        let row = UserRow {
+            clerk_id: &user.clerk_id,
+            email,
+            username,
+            first_name: user.first_name.as_deref(),
+            last_name: user.last_name.as_deref(),
+            photo_url: user.image_url.as_deref(),
+            phone_number: user.phone.as_deref(),
+            created_at_ms: user.created_at_ms.unwrap_or(updated_at_ms),
+            updated_at_ms,
+        };
+        Ok(match plan.write(&row, moved.first_seen)? {
+            Written::UsernameInUse => None,
+            written => Some(written),
+        })
+    })?;
+    Ok(if written == Written::Inserted { Outcome::Created } else { Outcome::Updated })
 }
 
 fn apply_delete(settings: &Settings, clerk_id: &str, order_ms: i64) -> Result<Outcome, ClerkSyncError> {
@@ -111,6 +109,7 @@ pub fn apply_event(event: &Value) -> Result<Outcome, ClerkSyncError> {
 
 /// Applies one Clerk event (the parsed webhook body) and returns the outcome word.
 #[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
 fn clerk_apply(event: Option<RawJsonb>) -> &'static str {
     let event = event.ok_or(ClerkSyncError::NullArgument("event")).or_report();
     apply_event(&event.to_value(&EVENT_FIELDS)).or_report().word()
@@ -128,6 +127,7 @@ fn backfill_one(settings: &Settings, user: &Value) -> Result<Outcome, ClerkSyncE
 /// newer webhooks win over older imports and the other way round. All or nothing: a malformed
 /// element raises, naming its index.
 #[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
 fn backfill(users: Option<pgrx::JsonB>) -> TableIterator<'static, (name!(outcome, String), name!(users, i64))> {
     let users = users.ok_or(ClerkSyncError::NullArgument("users")).or_report().0;
     let list = match users {

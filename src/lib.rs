@@ -12,6 +12,7 @@ mod jsonb;
 mod secrets;
 mod settings;
 mod statements;
+mod table_owner;
 mod target;
 mod user_state;
 mod usernames;

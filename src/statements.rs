@@ -28,32 +28,27 @@ pub fn execute<T>(
     Ok(Spi::connect_mut(|client| read(client.update(statement, None, args)?))?)
 }
 
-/// A fixed set of statements with constant SQL, prepared together on first use.
-pub struct Kept {
-    definitions: &'static [(&'static str, &'static [pg_sys::Oid])],
-    prepared: OnceCell<Vec<OwnedPreparedStatement>>,
+/// A statement with constant SQL, prepared on first use and kept for the life of the backend.
+/// Declare each in a `thread_local!` under a name that says what it does.
+pub struct Statement {
+    sql: &'static str,
+    types: &'static [pg_sys::Oid],
+    prepared: OnceCell<OwnedPreparedStatement>,
 }
 
-impl Kept {
-    pub const fn new(definitions: &'static [(&'static str, &'static [pg_sys::Oid])]) -> Self {
-        Kept { definitions, prepared: OnceCell::new() }
+impl Statement {
+    pub const fn new(sql: &'static str, types: &'static [pg_sys::Oid]) -> Self {
+        Statement { sql, types, prepared: OnceCell::new() }
     }
 
-    /// Runs statement number `which` of the set.
     pub fn execute<T>(
         &self,
-        which: usize,
         args: &[DatumWithOid],
         read: impl FnOnce(SpiTupleTable) -> Result<T, pgrx::spi::Error>,
     ) -> Result<T, ClerkSyncError> {
         if self.prepared.get().is_none() {
-            let prepared = self
-                .definitions
-                .iter()
-                .map(|(sql, types)| prepare(sql, types))
-                .collect::<Result<Vec<_>, _>>()?;
-            let _ = self.prepared.set(prepared);
+            let _ = self.prepared.set(prepare(self.sql, self.types)?);
         }
-        execute(&self.prepared.get().expect("prepared above")[which], args, read)
+        execute(self.prepared.get().expect("prepared above"), args, read)
     }
 }

@@ -1,8 +1,10 @@
-//! The configured users table: its statements, prepared once per backend and configuration.
+//! The configured users table: its statements, prepared once per backend and configuration, run
+//! as the table's owner (see `table_owner`).
 //!
 //! The SQL comes from `clerk_sync_core::target_sql` (quoted identifiers, parameters only); this
-//! module reads the column types from the catalog, prepares the statements and runs them. The
-//! plan is dropped when the settings change or the table is altered (relcache invalidation).
+//! module reads the table's owner and column types from the catalog, prepares the statements and
+//! runs them. The plan is dropped when the settings change or the table is altered (relcache
+//! invalidation).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -16,48 +18,25 @@ use pgrx::spi::OwnedPreparedStatement;
 
 use crate::error::ClerkSyncError;
 use crate::statements::{execute, prepare, INT8, TEXT};
+use crate::table_owner;
 
 pub struct TargetPlan {
     relid: pg_sys::Oid,
-    mark: OwnedPreparedStatement,
+    owner: pg_sys::Oid,
     insert_new: OwnedPreparedStatement,
     upsert: OwnedPreparedStatement,
     delete: OwnedPreparedStatement,
-    claim_username: Option<OwnedPreparedStatement>,
     pub email_required: bool,
+    pub has_username: bool,
 }
 
-/// What claiming a username found.
+/// What writing a user's row did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
-    /// The user holds it from now on.
-    New,
-    /// The user held it already.
-    Kept,
-    /// The user holds the claim, but a row the app wrote itself has the name.
-    InUse,
-    /// Another user's claim holds it.
-    Taken,
-}
-
-impl Claim {
-    fn from_columns(fresh: Option<bool>, in_use: Option<bool>) -> Self {
-        match (fresh, in_use) {
-            (None, _) => Claim::Taken,
-            (Some(_), Some(true)) => Claim::InUse,
-            (Some(true), _) => Claim::New,
-            (Some(false), _) => Claim::Kept,
-        }
-    }
-}
-
-/// The first step of applying a user event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mark {
-    /// Older than the user's high-water mark, or the user is deleted: change nothing.
-    Stale,
-    /// The mark moved. `claim` is the first-choice username's (None without a username column).
-    Moved { first_seen: bool, claim: Option<Claim> },
+pub enum Written {
+    Inserted,
+    Updated,
+    /// Nothing: another row (one the app wrote itself) has the username.
+    UsernameInUse,
 }
 
 thread_local! {
@@ -109,72 +88,74 @@ impl UserRow<'_> {
 
 const USER_ROW_TYPES: [pg_sys::Oid; 9] = [TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT8, INT8];
 
+/// Reads the (username in use, inserted) row of `insert_new` and `upsert`.
+fn written(statement: &OwnedPreparedStatement, row: &UserRow) -> Result<Option<Written>, ClerkSyncError> {
+    let (in_use, inserted) = execute(statement, &row.args(), |rows| rows.first().get_two::<bool, bool>())?;
+    Ok(match (in_use, inserted) {
+        (Some(true), _) => Some(Written::UsernameInUse),
+        (_, Some(true)) => Some(Written::Inserted),
+        _ => None,
+    })
+}
+
 impl TargetPlan {
-    /// Moves the user's high-water mark to `order_ms` and claims `username`, the first choice.
-    /// Locks the user's state row until commit.
-    pub fn mark(&self, clerk_id: &str, order_ms: i64, username: Option<&str>) -> Result<Mark, ClerkSyncError> {
-        let args = [clerk_id.into(), order_ms.into(), username.map(str::to_owned).into()];
-        execute(&self.mark, &args, |mut rows| {
-            let Some(row) = rows.next() else {
-                return Ok(Mark::Stale);
-            };
-            let first_seen = row.get::<bool>(1)?.unwrap_or(false);
-            let claim = self.has_username().then(|| -> Result<Claim, pgrx::spi::Error> {
-                Ok(Claim::from_columns(row.get::<bool>(2)?, row.get::<bool>(3)?))
-            });
-            Ok(Mark::Moved { first_seen, claim: claim.transpose()? })
+    /// Writes the user's row: inserts it, or updates it in place when it exists. `first_seen`
+    /// tries the insert first (a user clerk_sync has never seen usually has no row yet).
+    pub fn write(&self, row: &UserRow, first_seen: bool) -> Result<Written, ClerkSyncError> {
+        table_owner::run_as(self.owner, || {
+            if first_seen {
+                if let Some(written) = written(&self.insert_new, row)? {
+                    return Ok(written);
+                }
+            }
+            Ok(written(&self.upsert, row)?.unwrap_or(Written::Updated))
         })
-    }
-
-    /// Inserts the row of a user seen for the first time; false when a row with its Clerk id
-    /// already exists (written before clerk_sync was installed).
-    pub fn insert_new(&self, row: &UserRow) -> Result<bool, ClerkSyncError> {
-        execute(&self.insert_new, &row.args(), |rows| Ok(!rows.is_empty()))
-    }
-
-    /// Updates the user's row in place, or inserts it; true when it inserted.
-    pub fn upsert(&self, row: &UserRow) -> Result<bool, ClerkSyncError> {
-        execute(&self.upsert, &row.args(), |rows| Ok(rows.first().get_one::<bool>()?.unwrap_or(false)))
     }
 
     /// Deletes (or soft-deletes) the user's row, if there is one.
     pub fn delete(&self, clerk_id: &str, deleted_at_ms: i64) -> Result<(), ClerkSyncError> {
-        execute(&self.delete, &[clerk_id.into(), deleted_at_ms.into()], |_| Ok(()))
-    }
-
-    pub fn has_username(&self) -> bool {
-        self.claim_username.is_some()
-    }
-
-    /// Claims `username` for the user (see `usernames`).
-    pub fn claim_username(&self, username: &str, clerk_id: &str) -> Result<Claim, ClerkSyncError> {
-        let Some(statement) = &self.claim_username else {
-            return Ok(Claim::Taken);
-        };
-        let (fresh, in_use) = execute(statement, &[username.into(), clerk_id.into()], |rows| {
-            rows.first().get_two::<bool, bool>()
-        })?;
-        Ok(Claim::from_columns(fresh, in_use))
+        table_owner::run_as(self.owner, || execute(&self.delete, &[clerk_id.into(), deleted_at_ms.into()], |_| Ok(())))
     }
 }
 
-fn table_oid(target: &Target) -> Result<pg_sys::Oid, ClerkSyncError> {
-    let oid = Spi::connect(|client| {
+/// The table's oid and owner.
+fn table_oid(target: &Target) -> Result<(pg_sys::Oid, pg_sys::Oid), ClerkSyncError> {
+    let found = Spi::connect(|client| {
         client
             .select(
-                "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                "SELECT c.oid, c.relowner FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
                  WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
                 Some(1),
                 &[target.schema.as_str().into(), target.table.as_str().into()],
             )?
             .next()
-            .map(|row| row.get::<pg_sys::Oid>(1))
+            .map(|row| Ok::<_, pgrx::spi::Error>((row.get::<pg_sys::Oid>(1)?, row.get::<pg_sys::Oid>(2)?)))
+            .transpose()
+    })?;
+    match found {
+        Some((Some(oid), Some(owner))) => Ok((oid, owner)),
+        _ => Err(TargetError::NoTable(format!("{}.{}", target.schema, target.table)).into()),
+    }
+}
+
+/// A trigger that can be deferred to commit would run there with the rights of whoever commits,
+/// outside the owner's restricted context; one whose function is SECURITY DEFINER runs as that
+/// function's owner anyway.
+fn deferrable_trigger(relid: pg_sys::Oid) -> Result<Option<String>, ClerkSyncError> {
+    Ok(Spi::connect(|client| {
+        client
+            .select(
+                "SELECT t.tgname::text FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid \
+                 WHERE t.tgrelid = $1 AND t.tgdeferrable AND NOT t.tgisinternal AND NOT p.prosecdef \
+                 ORDER BY t.tgname LIMIT 1",
+                Some(1),
+                &[relid.into()],
+            )?
+            .next()
+            .map(|row| row.get::<String>(1))
             .transpose()
             .map(Option::flatten)
-    })?;
-    oid.ok_or_else(|| {
-        TargetError::NoTable(format!("{}.{}", target.schema, target.table)).into()
-    })
+    })?)
 }
 
 fn columns(relid: pg_sys::Oid) -> Result<Vec<(String, ColumnInfo)>, ClerkSyncError> {
@@ -207,19 +188,25 @@ fn columns(relid: pg_sys::Oid) -> Result<Vec<(String, ColumnInfo)>, ClerkSyncErr
 }
 
 fn build(target: &Target) -> Result<TargetPlan, ClerkSyncError> {
-    let relid = table_oid(target)?;
+    let (relid, owner) = table_oid(target)?;
+    if let Some(trigger) = deferrable_trigger(relid)? {
+        return Err(TargetError::DeferrableTrigger(trigger).into());
+    }
     let columns = columns(relid)?;
     let statements = target_sql::build(target, |name| {
         columns.iter().find(|(column, _)| column == name).map(|(_, info)| info.clone())
     })?;
-    Ok(TargetPlan {
-        relid,
-        mark: prepare(&statements.mark, &[TEXT, INT8, TEXT])?,
-        insert_new: prepare(&statements.insert_new, &USER_ROW_TYPES)?,
-        upsert: prepare(&statements.upsert, &USER_ROW_TYPES)?,
-        delete: prepare(&statements.delete, &[TEXT, INT8])?,
-        claim_username: statements.claim_username.as_deref().map(|sql| prepare(sql, &[TEXT, TEXT])).transpose()?,
-        email_required: statements.email_required,
+    // Prepared in the context they run in, so the plans are parsed with its search_path.
+    table_owner::run_as(owner, || {
+        Ok(TargetPlan {
+            relid,
+            owner,
+            insert_new: prepare(&statements.insert_new, &USER_ROW_TYPES)?,
+            upsert: prepare(&statements.upsert, &USER_ROW_TYPES)?,
+            delete: prepare(&statements.delete, &[TEXT, INT8])?,
+            email_required: statements.email_required,
+            has_username: statements.has_username,
+        })
     })
 }
 

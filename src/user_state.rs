@@ -1,37 +1,79 @@
-//! Tombstones in `clerk_sync.user_state`. (The high-water mark moves in `TargetPlan::mark`,
-//! together with the username claim, in one statement.)
+//! `clerk_sync.user_state`, the only code that writes it: per-user high-water marks and
+//! tombstones. The mark moves together with the claim of the user's first-choice username, in
+//! one statement (see `usernames` for the claims).
+
 
 use crate::error::ClerkSyncError;
-use crate::statements::{Kept, INT8, TEXT};
-
-const TOMBSTONE: usize = 0;
-const IS_DELETED: usize = 1;
+use crate::statements::{Statement, INT8, TEXT};
+use crate::usernames::Claim;
 
 thread_local! {
-    static STATEMENTS: Kept = const { Kept::new(&[
-        (
-            "INSERT INTO clerk_sync.user_state AS s (clerk_user_id, high_water_ms, deleted_at_ms) VALUES ($1, $2, $2) \
+    /// $1 user, $2 order time (Unix ms), $3 first-choice username or NULL. A row when the mark
+    /// moved (not stale, not deleted): first seen?, and the claim of $3 (true: new, false: the
+    /// user's already, NULL: another user's; NULL too when $3 is NULL).
+    static MARK_AND_CLAIM: Statement = const { Statement::new(
+        "WITH mark AS (INSERT INTO clerk_sync.user_state AS s (clerk_user_id, high_water_ms) VALUES ($1, $2) \
              ON CONFLICT (clerk_user_id) DO UPDATE \
-                 SET deleted_at_ms = EXCLUDED.deleted_at_ms, \
-                     high_water_ms = GREATEST(s.high_water_ms, EXCLUDED.high_water_ms), \
-                     changed_at = pg_catalog.now() \
-             WHERE s.deleted_at_ms IS NULL \
-             RETURNING 1",
-            &[TEXT, INT8],
-        ),
-        (
-            "SELECT EXISTS (SELECT 1 FROM clerk_sync.user_state WHERE clerk_user_id = $1 AND deleted_at_ms IS NOT NULL)",
-            &[TEXT],
-        ),
-    ]) };
+                 SET high_water_ms = EXCLUDED.high_water_ms, changed_at = pg_catalog.now() \
+             WHERE s.deleted_at_ms IS NULL AND s.high_water_ms < EXCLUDED.high_water_ms \
+             RETURNING (s.xmax = 0) AS first_seen), \
+         claim AS (INSERT INTO clerk_sync.username_claim AS c (username, clerk_user_id) \
+             SELECT $3, $1 FROM mark WHERE $3 IS NOT NULL \
+             ON CONFLICT (username) DO UPDATE SET claimed_at = c.claimed_at \
+             WHERE c.clerk_user_id = EXCLUDED.clerk_user_id \
+             RETURNING (c.xmax = 0) AS fresh) \
+         SELECT mark.first_seen, (SELECT fresh FROM claim) FROM mark",
+        &[TEXT, INT8, TEXT],
+    ) };
+
+    static TOMBSTONE: Statement = const { Statement::new(
+        "INSERT INTO clerk_sync.user_state AS s (clerk_user_id, high_water_ms, deleted_at_ms) VALUES ($1, $2, $2) \
+         ON CONFLICT (clerk_user_id) DO UPDATE \
+             SET deleted_at_ms = EXCLUDED.deleted_at_ms, \
+                 high_water_ms = GREATEST(s.high_water_ms, EXCLUDED.high_water_ms), \
+                 changed_at = pg_catalog.now() \
+         WHERE s.deleted_at_ms IS NULL \
+         RETURNING 1",
+        &[TEXT, INT8],
+    ) };
+
+    static IS_DELETED: Statement = const { Statement::new(
+        "SELECT EXISTS (SELECT 1 FROM clerk_sync.user_state WHERE clerk_user_id = $1 AND deleted_at_ms IS NOT NULL)",
+        &[TEXT],
+    ) };
+}
+
+/// The mark moved: the event is newer than anything applied for the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moved {
+    pub first_seen: bool,
+    /// The claim of the first-choice username; None when there was none to claim.
+    pub first_claim: Option<Claim>,
+}
+
+/// Moves the user's high-water mark to `order_ms` and claims `first_choice`; None when the event
+/// is stale or the user deleted. Locks the user's state row until commit.
+pub fn mark(clerk_id: &str, order_ms: i64, first_choice: Option<&str>) -> Result<Option<Moved>, ClerkSyncError> {
+    let args = [clerk_id.into(), order_ms.into(), first_choice.map(str::to_owned).into()];
+    MARK_AND_CLAIM.with(|s| {
+        s.execute(&args, |mut rows| {
+            let Some(row) = rows.next() else {
+                return Ok(None);
+            };
+            let first_seen = row.get::<bool>(1)?.unwrap_or(false);
+            let fresh = row.get::<bool>(2)?;
+            let first_claim = first_choice.map(|_| Claim::from_fresh(fresh));
+            Ok(Some(Moved { first_seen, first_claim }))
+        })
+    })
 }
 
 /// Records the deletion (locking the user's state row until commit); false when the user was
 /// already deleted.
 pub fn tombstone(clerk_id: &str, deleted_at_ms: i64) -> Result<bool, ClerkSyncError> {
-    STATEMENTS.with(|s| s.execute(TOMBSTONE, &[clerk_id.into(), deleted_at_ms.into()], |rows| Ok(!rows.is_empty())))
+    TOMBSTONE.with(|s| s.execute(&[clerk_id.into(), deleted_at_ms.into()], |rows| Ok(!rows.is_empty())))
 }
 
 pub fn is_deleted(clerk_id: &str) -> Result<bool, ClerkSyncError> {
-    STATEMENTS.with(|s| s.execute(IS_DELETED, &[clerk_id.into()], |rows| Ok(rows.first().get_one::<bool>()?.unwrap_or(false))))
+    IS_DELETED.with(|s| s.execute(&[clerk_id.into()], |rows| Ok(rows.first().get_one::<bool>()?.unwrap_or(false))))
 }

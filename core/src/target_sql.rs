@@ -1,11 +1,13 @@
 //! The SQL that writes users into the configured table. Built once per configuration from the
 //! table's column types; every configured identifier is quoted and every value is a parameter.
+//! These statements touch the app's table and nothing of clerk_sync's own: they run as the
+//! table's owner (see `src/table_owner.rs` in the extension).
 //!
-//! Parameters of `mark`: $1 Clerk user id, $2 order time (Unix ms), $3 first-choice username.
-//! Of `insert_new` and `upsert`: $1 Clerk user id, $2 email, $3 username, $4 first name, $5 last name, $6 photo
-//! URL, $7 phone number (all text), $8 created_at, $9 updated_at (Unix ms, bigint). Of `delete`: $1 Clerk user id, $2 deletion time (Unix ms). Of `claim_username`:
-//! $1 username, $2 Clerk user id. Statements are prepared with all their parameter types, so a
-//! parameter that an unmapped column leaves unused is harmless.
+//! Parameters of `insert_new` and `upsert`: $1 Clerk user id, $2 email, $3 username, $4 first
+//! name, $5 last name, $6 photo URL, $7 phone number (all text), $8 created_at, $9 updated_at
+//! (Unix ms, bigint). Of `delete`: $1 Clerk user id, $2 deletion time (Unix ms). Statements are
+//! prepared with all their parameter types, so a parameter that an unmapped column leaves unused
+//! is harmless.
 
 use crate::ident::quote_ident;
 use crate::settings::{DeleteMode, Target};
@@ -61,17 +63,19 @@ pub enum TargetError {
     Generated(String),
     #[error("delete_mode = soft needs setting column.deleted_at")]
     SoftDeleteWithoutColumn,
+    #[error("trigger {0} on the target table is DEFERRABLE: at commit it would run with the committing role's rights, not the table owner's")]
+    DeferrableTrigger(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetStatements {
-    pub mark: String,
     pub insert_new: String,
     pub upsert: String,
     pub delete: String,
-    pub claim_username: Option<String>,
     /// The email column is NOT NULL: a user without email gets a placeholder.
     pub email_required: bool,
+    /// A username column is mapped: usernames are chosen and claimed.
+    pub has_username: bool,
 }
 
 fn kind_name(kind: &ColumnKind) -> String {
@@ -183,22 +187,33 @@ where
             insert_values.push(value);
         }
     }
-    // For a user seen for the first time: insert unless a row (one written before clerk_sync
-    // was installed) already has the Clerk id; returns a row when it inserted.
-    let insert_new = format!(
-        "INSERT INTO {table} ({}) SELECT {} WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {clerk} = $1) RETURNING 1",
+    // Whether another row of the target (one the app wrote itself) has username $3: a row is
+    // written only when it does not. Without a username column, never.
+    let taken = match &target.username {
+        Some(column) => format!(
+            "taken AS (SELECT EXISTS (SELECT 1 FROM {table} WHERE {} = $3 AND {clerk} IS DISTINCT FROM $1) AS in_use)",
+            quote_ident(column)
+        ),
+        None => "taken AS (SELECT false AS in_use)".to_owned(),
+    };
+    let insert = format!(
+        "INSERT INTO {table} ({}) SELECT {} FROM taken WHERE NOT taken.in_use",
         insert_columns.join(", "),
         insert_values.join(", ")
     );
-    // Update in place, else insert; one statement, true when it inserted. Callers hold the
+    // For a user seen for the first time: insert unless a row (one written before clerk_sync
+    // was installed) already has the Clerk id. Columns: the username is in use, it inserted.
+    let insert_new = format!(
+        "WITH {taken}, inserted AS ({insert} AND NOT EXISTS (SELECT 1 FROM {table} WHERE {clerk} = $1) RETURNING 1) \
+         SELECT taken.in_use, EXISTS (SELECT 1 FROM inserted) FROM taken"
+    );
+    // Update in place, else insert; one statement. Columns as for insert_new. Callers hold the
     // user's state row lock, so no other clerk_sync session writes this user meanwhile.
     let upsert = format!(
-        "WITH updated AS (UPDATE {table} SET {} WHERE {clerk} = $1 RETURNING 1), \
-         inserted AS (INSERT INTO {table} ({}) SELECT {} WHERE NOT EXISTS (SELECT 1 FROM updated) RETURNING 1) \
-         SELECT EXISTS (SELECT 1 FROM inserted)",
-        set_list.join(", "),
-        insert_columns.join(", "),
-        insert_values.join(", ")
+        "WITH {taken}, updated AS (UPDATE {table} SET {} FROM taken WHERE {clerk} = $1 AND NOT taken.in_use RETURNING 1), \
+         inserted AS ({insert} AND NOT EXISTS (SELECT 1 FROM updated) RETURNING 1) \
+         SELECT taken.in_use, EXISTS (SELECT 1 FROM inserted) FROM taken",
+        set_list.join(", ")
     );
 
     let delete = match target.delete_mode {
@@ -214,50 +229,7 @@ where
         }
     };
 
-    // Claims $1 for user $2 in clerk_sync.username_claim (see src/usernames.rs). Columns: true
-    // when newly claimed, false when already the user's, NULL when another user holds the claim;
-    // and whether another row of the target (one the app wrote itself) has the name.
-    let claim = |name: &str, user: &str, extra: &str| {
-        format!(
-            "claim AS (INSERT INTO clerk_sync.username_claim AS c (username, clerk_user_id) \
-                 SELECT {name}, {user}{extra} \
-                 ON CONFLICT (username) DO UPDATE SET claimed_at = c.claimed_at \
-                 WHERE c.clerk_user_id = EXCLUDED.clerk_user_id \
-                 RETURNING (c.xmax = 0) AS fresh)"
-        )
-    };
-    let in_use = |username_column: &str, name: &str, user: &str| {
-        format!(
-            "EXISTS (SELECT 1 FROM {table} WHERE {} = {name} AND {clerk} IS DISTINCT FROM {user})",
-            quote_ident(username_column)
-        )
-    };
-    let claim_username = target.username.as_ref().map(|column| {
-        format!(
-            "WITH {} SELECT (SELECT fresh FROM claim), {}",
-            claim("$1", "$2", ""),
-            in_use(column, "$1", "$2")
-        )
-    });
-    // The per-event first step: moves the user's high-water mark ($1 user, $2 order time) and,
-    // when it moved, claims the first-choice username $3. No row: the event is stale. Else: the
-    // user is seen for the first time?, the claim (as above), the name is in use by the app?
-    let mark = format!(
-        "WITH mark AS (INSERT INTO clerk_sync.user_state AS s (clerk_user_id, high_water_ms) VALUES ($1, $2) \
-             ON CONFLICT (clerk_user_id) DO UPDATE \
-                 SET high_water_ms = EXCLUDED.high_water_ms, changed_at = pg_catalog.now() \
-             WHERE s.deleted_at_ms IS NULL AND s.high_water_ms < EXCLUDED.high_water_ms \
-             RETURNING (s.xmax = 0) AS first_seen){} \
-         SELECT mark.first_seen, {}, {} FROM mark",
-        if target.username.is_some() { format!(", {}", claim("$3", "$1", " FROM mark")) } else { String::new() },
-        if target.username.is_some() { "(SELECT fresh FROM claim)" } else { "NULL::pg_catalog.bool" },
-        match &target.username {
-            Some(column) => in_use(column, "$3", "$1"),
-            None => "false".to_owned(),
-        }
-    );
-
-    Ok(TargetStatements { mark, insert_new, upsert, delete, claim_username, email_required })
+    Ok(TargetStatements { insert_new, upsert, delete, email_required, has_username: target.username.is_some() })
 }
 
 #[cfg(test)]
@@ -285,18 +257,19 @@ mod tests {
     #[test]
     fn the_default_target_is_the_prisma_user_table() {
         let s = build(&Settings::default().target, prisma).unwrap();
-        assert!(s.upsert.starts_with("WITH updated AS (UPDATE \"public\".\"User\" SET \"clerkUserId\" = $1, \"email\" = $2, \"username\" = $3"), "{}", s.upsert);
-        assert!(s.upsert.contains(" WHERE \"clerkUserId\" = $1 RETURNING 1)"), "{}", s.upsert);
+        assert!(s.upsert.starts_with("WITH taken AS (SELECT EXISTS (SELECT 1 FROM \"public\".\"User\" WHERE \"username\" = $3 AND \"clerkUserId\" IS DISTINCT FROM $1) AS in_use), updated AS (UPDATE \"public\".\"User\" SET \"clerkUserId\" = $1, \"email\" = $2, \"username\" = $3"), "{}", s.upsert);
+        assert!(s.upsert.contains(" FROM taken WHERE \"clerkUserId\" = $1 AND NOT taken.in_use RETURNING 1)"), "{}", s.upsert);
         assert!(s.upsert.contains("\"updatedAt\" = (('epoch'::pg_catalog.timestamptz + $9 * '1 millisecond'::pg_catalog.interval) AT TIME ZONE 'UTC')"), "{}", s.upsert);
         assert!(s.upsert.contains("\"id\") SELECT $1, $2, $3"), "{}", s.upsert);
-        assert!(s.upsert.contains("pg_catalog.gen_random_uuid()::pg_catalog.text WHERE NOT EXISTS"), "{}", s.upsert);
+        assert!(s.upsert.contains("pg_catalog.gen_random_uuid()::pg_catalog.text FROM taken WHERE NOT taken.in_use AND NOT EXISTS (SELECT 1 FROM updated)"), "{}", s.upsert);
         assert!(s.delete.starts_with("DELETE FROM \"public\".\"User\" WHERE \"clerkUserId\" = $1"));
-        assert!(s.insert_new.starts_with("INSERT INTO \"public\".\"User\" (\"clerkUserId\", \"email\""), "{}", s.insert_new);
-        assert!(s.insert_new.ends_with("WHERE NOT EXISTS (SELECT 1 FROM \"public\".\"User\" WHERE \"clerkUserId\" = $1) RETURNING 1"), "{}", s.insert_new);
+        assert!(s.insert_new.contains("inserted AS (INSERT INTO \"public\".\"User\" (\"clerkUserId\", \"email\""), "{}", s.insert_new);
+        assert!(s.insert_new.ends_with("AND NOT EXISTS (SELECT 1 FROM \"public\".\"User\" WHERE \"clerkUserId\" = $1) RETURNING 1) SELECT taken.in_use, EXISTS (SELECT 1 FROM inserted) FROM taken"), "{}", s.insert_new);
         assert!(s.email_required);
-        assert!(s.mark.contains("SELECT $3, $1 FROM mark"), "{}", s.mark);
-        assert!(s.mark.contains("EXISTS (SELECT 1 FROM \"public\".\"User\" WHERE \"username\" = $3 AND \"clerkUserId\" IS DISTINCT FROM $1)"), "{}", s.mark);
-        assert!(s.claim_username.unwrap().contains("\"username\" = $1 AND \"clerkUserId\" IS DISTINCT FROM $2"));
+        assert!(s.has_username);
+        for sql in [&s.insert_new, &s.upsert, &s.delete] {
+            assert!(!sql.contains("clerk_sync."), "the app's statements touch nothing of clerk_sync's: {sql}");
+        }
     }
 
     #[test]
@@ -305,7 +278,7 @@ mod tests {
         target.table = "User\"; DROP TABLE x; --".into();
         target.email = Some("e\"mail".into());
         let s = build(&target, |name| if name == "e\"mail" { col(ColumnKind::Text) } else { prisma(name) }).unwrap();
-        assert!(s.upsert.starts_with("WITH updated AS (UPDATE \"public\".\"User\"\"; DROP TABLE x; --\" SET"), "{}", s.upsert);
+        assert!(s.upsert.contains("updated AS (UPDATE \"public\".\"User\"\"; DROP TABLE x; --\" SET"), "{}", s.upsert);
         assert!(s.upsert.contains("\"e\"\"mail\" = $2"));
     }
 
@@ -333,13 +306,13 @@ mod tests {
         .unwrap();
         assert_eq!(
             s.upsert,
-            "WITH updated AS (UPDATE \"app\".\"users\" SET \"clerk_id\" = $1, \"email\" = $2, \"updated_at\" = ('epoch'::pg_catalog.timestamptz + $9 * '1 millisecond'::pg_catalog.interval) WHERE \"clerk_id\" = $1 RETURNING 1), \
-             inserted AS (INSERT INTO \"app\".\"users\" (\"clerk_id\", \"email\", \"updated_at\") SELECT $1, $2, ('epoch'::pg_catalog.timestamptz + $9 * '1 millisecond'::pg_catalog.interval) WHERE NOT EXISTS (SELECT 1 FROM updated) RETURNING 1) \
-             SELECT EXISTS (SELECT 1 FROM inserted)"
+            "WITH taken AS (SELECT false AS in_use), \
+             updated AS (UPDATE \"app\".\"users\" SET \"clerk_id\" = $1, \"email\" = $2, \"updated_at\" = ('epoch'::pg_catalog.timestamptz + $9 * '1 millisecond'::pg_catalog.interval) FROM taken WHERE \"clerk_id\" = $1 AND NOT taken.in_use RETURNING 1), \
+             inserted AS (INSERT INTO \"app\".\"users\" (\"clerk_id\", \"email\", \"updated_at\") SELECT $1, $2, ('epoch'::pg_catalog.timestamptz + $9 * '1 millisecond'::pg_catalog.interval) FROM taken WHERE NOT taken.in_use AND NOT EXISTS (SELECT 1 FROM updated) RETURNING 1) \
+             SELECT taken.in_use, EXISTS (SELECT 1 FROM inserted) FROM taken"
         );
         assert!(!s.email_required);
-        assert_eq!(s.claim_username, None);
-        assert!(s.mark.ends_with("SELECT mark.first_seen, NULL::pg_catalog.bool, false FROM mark"), "{}", s.mark);
+        assert!(!s.has_username);
     }
 
     #[test]

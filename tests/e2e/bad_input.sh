@@ -2,6 +2,7 @@
 # The bad-input catalogue (proxy/tests/bad_input.rs) over HTTP and over SQL, against a fresh
 # database and a proxy in front of it. Then: no secret in the proxy's log or in what the server
 # logged meanwhile (SERVER_LOG, when given).
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DB=e2e_bad_input

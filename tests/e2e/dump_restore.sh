@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # pg_dump of a database using clerk_sync, restored into a new one, keeps secrets, settings,
 # tombstones and the inbox — and the restored database verifies and applies as before.
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SECRET="$E2E_SECRET"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # HTTP end to end: the proxy in front of a real database with the extension.
 # Needs the proxy binary (PROXY_BIN, default target/debug/clerk-sync-proxy).
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SECRET="$E2E_SECRET"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for the end-to-end tests. Source it. Needs PGHOST, PGPORT, PGUSER of a running
 # cluster with the extension installed (scripts/test starts one).
 set -euo pipefail
@@ -68,17 +69,23 @@ fresh_db_with_secret() {
 }
 
 # start_proxy DB [NAME=value ...]: the proxy for database DB on 127.0.0.1 (the same port when
-# started again), its output appended to $E2E_WORK/proxy.log; returns once /healthz answers.
+# started again), its output appended to $E2E_WORK/proxy.log; returns once /healthz answers, and
+# fails when it never does. Sets PROXY_URL, the webhook URL the callers post to.
 start_proxy() {
     local db="$1"
     shift
     [ -n "$PROXY_PORT" ] || PROXY_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    # shellcheck disable=SC2034 # read by the scripts that source this file
     PROXY_URL="http://127.0.0.1:${PROXY_PORT}/api/webhooks/clerk"
     env DATABASE_URL="postgres://${PGUSER}@${PGHOST}:${PGPORT}/${db}" LISTEN_ADDR="127.0.0.1:${PROXY_PORT}" "$@" \
         "$PROXY_BIN" >>"$E2E_WORK/proxy.log" 2>&1 &
     PROXY_PID=$!
     for _ in $(seq 1 100); do
         curl -fs "http://127.0.0.1:${PROXY_PORT}/healthz" >/dev/null 2>&1 && return 0
+        kill -0 "$PROXY_PID" 2>/dev/null || break
         sleep 0.1
     done
+    echo "start_proxy: the proxy did not answer /healthz on port ${PROXY_PORT}; its log:" >&2
+    tail -n 20 "$E2E_WORK/proxy.log" >&2
+    return 1
 }

@@ -5,6 +5,7 @@
 # With FAULTS=1: meanwhile the proxy is killed with SIGKILL and restarted, and PostgreSQL is
 # stopped in immediate mode and restarted (needs E2E_DATA_DIR, the cluster's data directory).
 # CHAOS_USERS and CHAOS_SECONDS size the run (the longer run: CHAOS_USERS=5000).
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "${E2E_ROOT}/scripts/lib.sh"
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ALTER EXTENSION clerk_sync UPDATE from every released version (sql/released/) keeps the data,
 # and the upgraded schema equals a fresh install of the current version.
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 extension_dir="$(/usr/lib/postgresql/15/bin/pg_config --sharedir)/extension"

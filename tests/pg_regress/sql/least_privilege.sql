@@ -1,0 +1,228 @@
+-- Code the app hangs on its own table runs with the table owner's rights, never with the
+-- extension owner's: through receive (the proxy's role), webhook (PostgREST's anon role), and
+-- clerk_apply, replay and backfill called by a superuser. Each attack tries to make the app's
+-- role a superuser; the last query of each section shows it did not.
+\set VERBOSITY terse
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS clerk_sync_least_privilege;
+DROP ROLE IF EXISTS clerk_lp_app;
+DROP ROLE IF EXISTS clerk_lp_proxy;
+DROP ROLE IF EXISTS clerk_lp_anon;
+CREATE DATABASE clerk_sync_least_privilege;
+\c clerk_sync_least_privilege
+SET client_min_messages = warning;
+\set VERBOSITY terse
+
+-- The app's role owns its tables, as `prisma migrate` would create them; the proxy's role may
+-- only call receive; PostgREST's anon role only the published webhook.
+CREATE ROLE clerk_lp_app NOLOGIN;
+CREATE ROLE clerk_lp_proxy NOLOGIN;
+CREATE ROLE clerk_lp_anon NOLOGIN;
+GRANT CREATE ON SCHEMA public TO clerk_lp_app;
+CREATE EXTENSION clerk_sync;
+SELECT clerk_sync.add_secret('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw') IS NOT NULL AS secret_added;
+GRANT USAGE ON SCHEMA clerk_sync TO clerk_lp_proxy;
+GRANT EXECUTE ON FUNCTION clerk_sync.receive(jsonb, text) TO clerk_lp_proxy;
+SELECT clerk_sync.expose_webhook('api', 'clerk_lp_anon');
+
+SET ROLE clerk_lp_app;
+CREATE TABLE "User" (
+    "id" text PRIMARY KEY,
+    "email" text NOT NULL,
+    "username" text NOT NULL UNIQUE,
+    "clerkUserId" text UNIQUE,
+    "firstName" text,
+    "lastName" text,
+    "photoUrl" text,
+    "phoneNumber" text,
+    "createdAt" timestamp(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "updatedAt" timestamp(3) NOT NULL
+);
+-- What the app's code saw: who ran it.
+CREATE TABLE audit (clerk_user_id text, ran_as text, way text);
+-- Each way in calls this; it tries to gain rights, then records who it ran as.
+CREATE FUNCTION public.escalate(way text, clerk_user_id text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    ALTER ROLE clerk_lp_app SUPERUSER;
+    INSERT INTO public.audit VALUES (clerk_user_id, current_user, way);
+    RETURN true;
+END $$;
+CREATE FUNCTION public.escalate_trigger() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM public.escalate('trigger', NEW."clerkUserId");
+    RETURN NEW;
+END $$;
+RESET ROLE;
+
+-- Signed headers for a body, as the proxy forwards them.
+CREATE FUNCTION pg_temp.signed(msg_id text, body text) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT jsonb_build_object('svix-id', msg_id,
+        'svix-timestamp', extract(epoch FROM now())::bigint::text,
+        'svix-signature', clerk_sync.clerk_sign('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', msg_id,
+                                               extract(epoch FROM now())::bigint, body))
+$$;
+-- A Clerk user.created body for user `id`.
+CREATE FUNCTION pg_temp.created(id text) RETURNS text LANGUAGE sql AS $$
+    SELECT jsonb_build_object('type', 'user.created', 'object', 'event', 'timestamp', 1767225600000,
+        'data', jsonb_build_object('id', id, 'object', 'user', 'username', id,
+            'email_addresses', jsonb_build_array(jsonb_build_object('id', 'idn_' || id, 'email_address', id || '@example.com')),
+            'primary_email_address_id', 'idn_' || id, 'first_name', 'Jane',
+            'created_at', 1767225600000, 'updated_at', 1767225600000))::text
+$$;
+-- Delivers through receive as the proxy's role; the answer without volatile parts.
+CREATE FUNCTION pg_temp.deliver_as_proxy(msg_id text, body text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    headers jsonb := pg_temp.signed(msg_id, body);
+    answer jsonb;
+BEGIN
+    SET LOCAL ROLE clerk_lp_proxy;
+    answer := clerk_sync.receive(headers, body);
+    RESET ROLE;
+    RETURN concat_ws(' ', answer ->> 'status', answer ->> 'outcome', answer ->> 'error_code');
+END $$;
+-- Delivers through the published webhook as PostgREST does it for its anon role.
+CREATE FUNCTION pg_temp.deliver_as_postgrest(msg_id text, body text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    headers jsonb := pg_temp.signed(msg_id, body);
+    answer jsonb;
+BEGIN
+    PERFORM set_config('request.headers', headers::text, true);
+    SET LOCAL ROLE clerk_lp_anon;
+    answer := api.clerk_webhook(body::json);
+    RESET ROLE;
+    RETURN concat_ws(' ', current_setting('response.status'), answer ->> 'outcome', answer ->> 'error_code');
+END $$;
+CREATE VIEW pg_temp.app_is_superuser AS SELECT rolsuper AS app_is_superuser FROM pg_roles WHERE rolname = 'clerk_lp_app';
+
+-- 1. A trigger.
+SET ROLE clerk_lp_app;
+CREATE TRIGGER escalate BEFORE INSERT OR UPDATE ON "User" FOR EACH ROW EXECUTE FUNCTION public.escalate_trigger();
+RESET ROLE;
+SELECT pg_temp.deliver_as_proxy('msg_t1', pg_temp.created('user_t1')) AS receive;
+SELECT pg_temp.deliver_as_postgrest('msg_t2', pg_temp.created('user_t2')) AS webhook;
+SELECT clerk_sync.clerk_apply(pg_temp.created('user_t3')::jsonb);
+SELECT clerk_sync.replay('msg_t1');
+SELECT * FROM clerk_sync.backfill(jsonb_build_array(pg_temp.created('user_t4')::jsonb -> 'data'));
+SELECT * FROM pg_temp.app_is_superuser;
+SELECT msg_id, outcome, error_code FROM clerk_sync.inbox ORDER BY msg_id;
+SET ROLE clerk_lp_app;
+DROP TRIGGER escalate ON "User";
+RESET ROLE;
+
+-- 1b. A trigger that tries to become the session's user again (a superuser calling clerk_apply).
+SET ROLE clerk_lp_app;
+CREATE FUNCTION public.become_session_user() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RESET ROLE;
+    ALTER ROLE clerk_lp_app SUPERUSER;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER become_session_user BEFORE INSERT ON "User" FOR EACH ROW EXECUTE FUNCTION public.become_session_user();
+RESET ROLE;
+SELECT clerk_sync.clerk_apply(pg_temp.created('user_s1')::jsonb);
+SELECT * FROM pg_temp.app_is_superuser;
+SET ROLE clerk_lp_app;
+DROP TRIGGER become_session_user ON "User";
+RESET ROLE;
+
+-- 2. A column default.
+SET ROLE clerk_lp_app;
+ALTER TABLE "User" ADD COLUMN note boolean DEFAULT public.escalate('default', 'a new row');
+RESET ROLE;
+SELECT pg_temp.deliver_as_proxy('msg_d1', pg_temp.created('user_d1')) AS receive;
+SELECT pg_temp.deliver_as_postgrest('msg_d2', pg_temp.created('user_d2')) AS webhook;
+SELECT clerk_sync.clerk_apply(pg_temp.created('user_d3')::jsonb);
+SELECT clerk_sync.replay('msg_d1');
+SELECT * FROM clerk_sync.backfill(jsonb_build_array(pg_temp.created('user_d4')::jsonb -> 'data'));
+SELECT * FROM pg_temp.app_is_superuser;
+SET ROLE clerk_lp_app;
+ALTER TABLE "User" DROP COLUMN note;
+RESET ROLE;
+
+-- 3. A CHECK constraint.
+SET ROLE clerk_lp_app;
+ALTER TABLE "User" ADD CONSTRAINT escalate CHECK (public.escalate('check', "clerkUserId")) NOT VALID;
+RESET ROLE;
+SELECT pg_temp.deliver_as_proxy('msg_c1', pg_temp.created('user_c1')) AS receive;
+SELECT pg_temp.deliver_as_postgrest('msg_c2', pg_temp.created('user_c2')) AS webhook;
+SELECT clerk_sync.clerk_apply(pg_temp.created('user_c3')::jsonb);
+SELECT clerk_sync.replay('msg_c1');
+SELECT * FROM clerk_sync.backfill(jsonb_build_array(pg_temp.created('user_c4')::jsonb -> 'data'));
+SELECT * FROM pg_temp.app_is_superuser;
+SET ROLE clerk_lp_app;
+ALTER TABLE "User" DROP CONSTRAINT escalate;
+RESET ROLE;
+SELECT count(*) AS users_written_by_attacks, (SELECT count(*) FROM audit) AS audit_rows FROM "User";
+
+-- 4. Ordinary app code keeps working, as the table's owner: a trigger stamping a column and
+-- writing an audit row, and a column default. Settings it changes do not outlive it.
+SET ROLE clerk_lp_app;
+ALTER TABLE "User" ADD COLUMN "stampedBy" text, ADD COLUMN "source" text DEFAULT 'clerk';
+CREATE FUNCTION public.stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW."stampedBy" := current_user;
+    INSERT INTO public.audit VALUES (NEW."clerkUserId", current_user, 'benign');
+    PERFORM set_config('search_path', 'public', false);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER stamp BEFORE INSERT OR UPDATE ON "User" FOR EACH ROW EXECUTE FUNCTION public.stamp();
+RESET ROLE;
+SELECT pg_temp.deliver_as_proxy('msg_b1', pg_temp.created('user_b1')) AS receive;
+SELECT pg_temp.deliver_as_postgrest('msg_b2', pg_temp.created('user_b2')) AS webhook;
+SET search_path = public, pg_temp;
+SELECT clerk_sync.clerk_apply(pg_temp.created('user_b3')::jsonb);
+SHOW search_path;
+SELECT * FROM clerk_sync.backfill(jsonb_build_array(pg_temp.created('user_b4')::jsonb -> 'data'));
+SELECT "clerkUserId", "stampedBy", "source", "firstName" FROM "User" ORDER BY 1;
+SELECT * FROM audit ORDER BY 1;
+
+-- 5. The owner lacks a right the write needs: 42501, kept as failed, applied once granted.
+REVOKE UPDATE ON "User" FROM clerk_lp_app;
+SELECT pg_temp.deliver_as_proxy('msg_b1_again', jsonb_set(pg_temp.created('user_b1')::jsonb,
+       '{data,updated_at}', '1767225700000')::text) AS receive;
+SELECT outcome, error_code, last_error FROM clerk_sync.inbox WHERE msg_id = 'msg_b1_again';
+GRANT UPDATE ON "User" TO clerk_lp_app;
+SELECT pg_temp.deliver_as_proxy('msg_b1_again', jsonb_set(pg_temp.created('user_b1')::jsonb,
+       '{data,updated_at}', '1767225700000')::text) AS receive;
+
+-- 6. A deferrable trigger would run at commit with the committing role's rights: refused.
+SET ROLE clerk_lp_app;
+CREATE FUNCTION public.at_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE CONSTRAINT TRIGGER at_commit AFTER INSERT ON "User" DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION public.at_commit();
+RESET ROLE;
+SELECT pg_temp.deliver_as_proxy('msg_x1', pg_temp.created('user_x1')) AS receive;
+SELECT last_error FROM clerk_sync.inbox WHERE msg_id = 'msg_x1';
+
+-- 7. What the webhook roles can reach: the one entry point each, no table, no other function.
+SELECT r.rolname, p.oid::regprocedure AS executable
+FROM pg_proc p CROSS JOIN pg_roles r
+WHERE p.pronamespace IN ('clerk_sync'::regnamespace, 'api'::regnamespace)
+  AND r.rolname IN ('clerk_lp_proxy', 'clerk_lp_anon')
+  AND has_function_privilege(r.oid, p.oid, 'EXECUTE')
+ORDER BY 1, 2;
+SELECT r.rolname, c.relname AS readable
+FROM pg_class c CROSS JOIN pg_roles r
+WHERE c.relnamespace = 'clerk_sync'::regnamespace AND c.relkind IN ('r', 'v', 'S')
+  AND r.rolname IN ('clerk_lp_proxy', 'clerk_lp_anon')
+  AND has_table_privilege(r.oid, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
+ORDER BY 1, 2;
+
+-- 8. expose_webhook does not take over a function another role created in the API schema.
+CREATE SCHEMA api2 AUTHORIZATION clerk_lp_app;
+SET ROLE clerk_lp_app;
+CREATE FUNCTION api2.clerk_webhook(json) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
+RESET ROLE;
+SELECT clerk_sync.expose_webhook('api2', 'clerk_lp_anon');
+SELECT pg_get_userbyid(proowner) AS owner, prosrc FROM pg_proc WHERE oid = 'api2.clerk_webhook(json)'::regprocedure;
+SELECT clerk_sync.expose_webhook('api2', 'clerk_lp_anon', 'hook');
+SELECT pg_get_userbyid(proowner) AS owner FROM pg_proc WHERE oid = 'api2.hook(json)'::regprocedure;
+
+\c contract_regression
+SET client_min_messages = warning;
+DROP DATABASE clerk_sync_least_privilege;
+DROP ROLE clerk_lp_app;
+DROP ROLE clerk_lp_proxy;
+DROP ROLE clerk_lp_anon;
