@@ -5,8 +5,8 @@
 //! a tombstone recorded for a user never seen), `stale` (older than what the table reflects, or
 //! the user is deleted: nothing changed), `ignored` (an event type that is not applied).
 
-use clerk_sync_core::username::placeholder_email;
 use clerk_sync_core::event::EVENT_FIELDS;
+use clerk_sync_core::username::placeholder_email;
 use clerk_sync_core::{parse_event, ClerkEvent, DeleteMode, PayloadError, Settings, UserRecord};
 use pgrx::prelude::*;
 use serde_json::Value;
@@ -222,7 +222,12 @@ mod tests {
                         apply(&events[i]);
                     }
                 }
-                finals.push((order, twice, users(), count("SELECT count(*) FROM clerk_sync.user_state WHERE deleted_at_ms IS NOT NULL")));
+                finals.push((
+                    order,
+                    twice,
+                    users(),
+                    count("SELECT count(*) FROM clerk_sync.user_state WHERE deleted_at_ms IS NOT NULL"),
+                ));
             }
         }
         for (order, twice, rows, tombstones) in &finals {
@@ -359,7 +364,11 @@ mod tests {
         assert_eq!(apply(&renamed), "updated");
         assert_eq!(user_field(JANE, "username").as_deref(), Some("jane_new"));
         assert_eq!(
-            text_query("SELECT string_agg(username, ',') FROM clerk_sync.username_claim WHERE clerk_user_id = $1", &[JANE]).as_deref(),
+            text_query(
+                "SELECT string_agg(username, ',') FROM clerk_sync.username_claim WHERE clerk_user_id = $1",
+                &[JANE]
+            )
+            .as_deref(),
             Some("jane_new")
         );
 
@@ -387,10 +396,7 @@ mod tests {
         assert_eq!(apply(&event(CREATED)), "created");
         let expected = clerk_sync_core::username::candidate("jane.doe", JANE, 1);
         assert_eq!(user_field(JANE, "username"), Some(expected.clone()));
-        assert_eq!(
-            text_query("SELECT string_agg(username, ',') FROM clerk_sync.username_claim", &[]),
-            Some(expected)
-        );
+        assert_eq!(text_query("SELECT string_agg(username, ',') FROM clerk_sync.username_claim", &[]), Some(expected));
     }
 
     #[pg_test]
@@ -519,7 +525,8 @@ mod tests {
 
         apply(&event(DELETED));
         let again = json!([newer]);
-        let outcomes = text_query("SELECT string_agg(outcome, ',') FROM clerk_sync.backfill($1::jsonb)", &[&again.to_string()]);
+        let outcomes =
+            text_query("SELECT string_agg(outcome, ',') FROM clerk_sync.backfill($1::jsonb)", &[&again.to_string()]);
         assert_eq!(outcomes.as_deref(), Some("stale"), "no import resurrects a deleted user");
 
         let q = "SELECT * FROM clerk_sync.backfill('[{\"id\": \"user_x\", \"updated_at\": 1}, {\"first_name\": \"no id\"}]')";

@@ -11,8 +11,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use clerk_sync_core::{Settings, SigningKey};
-use pgrx::prelude::*;
 use pgrx::pg_sys;
+use pgrx::prelude::*;
 
 use crate::error::ClerkSyncError;
 
@@ -59,9 +59,7 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
 
 /// Trigger on the secret and setting tables: tells every backend to reload its cache.
 #[pg_trigger]
-fn config_changed<'a>(
-    trigger: &'a PgTrigger<'a>,
-) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
+fn config_changed<'a>(trigger: &'a PgTrigger<'a>) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
     // SAFETY: the relation id comes from the firing trigger and names an existing table.
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(trigger.relid()?) };
     Ok(None)

@@ -68,10 +68,8 @@ mod tests {
         Spi::run("SELECT clerk_sync.reset_setting('target_table')").unwrap();
 
         assert_eq!(text_query("SELECT clerk_sync.replay('msg_p')", &[]).as_deref(), Some("created"));
-        let replayed = text_query(
-            "SELECT string_agg(msg_id || ':' || outcome, ',') FROM clerk_sync.replay_failed()",
-            &[],
-        );
+        let replayed =
+            text_query("SELECT string_agg(msg_id || ':' || outcome, ',') FROM clerk_sync.replay_failed()", &[]);
         assert_eq!(replayed.as_deref(), Some("msg_c:created,msg_u:updated"), "event order, not arrival order");
         assert_eq!(count("SELECT count(*) FROM clerk_sync.inbox WHERE outcome = 'failed'"), 0);
 
@@ -81,7 +79,10 @@ mod tests {
         );
         assert_eq!(range.as_deref(), Some("msg_c:stale,msg_p:stale,msg_u:stale"));
         assert_eq!(sqlstate_of("SELECT clerk_sync.replay('msg_nope')").as_deref(), Some("42704"));
-        let plain = text_query("SELECT string_agg(clerk_sync.clerk_apply(payload), ',' ORDER BY event_at) FROM clerk_sync.inbox", &[]);
+        let plain = text_query(
+            "SELECT string_agg(clerk_sync.clerk_apply(payload), ',' ORDER BY event_at) FROM clerk_sync.inbox",
+            &[],
+        );
         assert_eq!(plain.as_deref(), Some("stale,stale,stale"), "plain SELECT clerk_apply(payload) works too");
     }
 
@@ -91,7 +92,8 @@ mod tests {
         ingest("msg_1", &event(CREATED));
         ingest("msg_2", &event(UPDATED));
         ingest("msg_s", &event(SESSION));
-        let stats = text_query("SELECT string_agg(outcome || '=' || deliveries, ',') FROM clerk_sync.inbox_stats()", &[]);
+        let stats =
+            text_query("SELECT string_agg(outcome || '=' || deliveries, ',') FROM clerk_sync.inbox_stats()", &[]);
         assert_eq!(stats.as_deref(), Some("created=1,ignored=1,updated=1"));
     }
 
@@ -129,10 +131,15 @@ mod tests {
             assert!(!stored.contains(personal), "{personal} in {stored}");
         }
         assert_eq!(count("SELECT count(*) FROM clerk_sync.inbox WHERE redacted_at IS NOT NULL"), 5);
-        assert!(text_query("SELECT payload::text FROM clerk_sync.inbox WHERE msg_id = 'msg_other'", &[]).unwrap().contains("Zoë"));
+        assert!(text_query("SELECT payload::text FROM clerk_sync.inbox WHERE msg_id = 'msg_other'", &[])
+            .unwrap()
+            .contains("Zoë"));
         let replay = text_query("SELECT string_agg(clerk_sync.replay(msg_id), ',' ORDER BY msg_id) FROM clerk_sync.inbox WHERE redacted_at IS NOT NULL", &[]);
         assert_eq!(replay.as_deref(), Some("stale,stale,stale,stale,ignored"), "redacted events stay replayable");
-        assert_eq!(count("SELECT count(*) FROM \"User\" WHERE \"clerkUserId\" = 'user_2zQmA7bXkP4rLwN9sT1vC3dE5fG'"), 0);
+        assert_eq!(
+            count("SELECT count(*) FROM \"User\" WHERE \"clerkUserId\" = 'user_2zQmA7bXkP4rLwN9sT1vC3dE5fG'"),
+            0
+        );
     }
 
     #[pg_test]
@@ -141,13 +148,24 @@ mod tests {
         Spi::run("SELECT clerk_sync.set_setting('redact_on_delete', 'off')").unwrap();
         ingest("msg_1", &event(CREATED));
         ingest("msg_3", &event(DELETED));
-        assert!(text_query("SELECT payload::text FROM clerk_sync.inbox WHERE msg_id = 'msg_1'", &[]).unwrap().contains("jane.doe"));
+        assert!(text_query("SELECT payload::text FROM clerk_sync.inbox WHERE msg_id = 'msg_1'", &[])
+            .unwrap()
+            .contains("jane.doe"));
     }
 
     #[pg_test]
     fn odd_payloads_are_stored_without_raising() {
         prisma_schema();
-        for (i, payload) in [json!([1, 2]), json!("text"), json!({"type": 7, "timestamp": "x"}), json!({"timestamp": 1e300}), json!({"type": "user.created", "timestamp": -5, "data": {"id": 5}})].iter().enumerate() {
+        for (i, payload) in [
+            json!([1, 2]),
+            json!("text"),
+            json!({"type": 7, "timestamp": "x"}),
+            json!({"timestamp": 1e300}),
+            json!({"type": "user.created", "timestamp": -5, "data": {"id": 5}}),
+        ]
+        .iter()
+        .enumerate()
+        {
             let id = format!("msg_odd_{i}");
             let outcome = ingest(&id, payload);
             assert_eq!(outcome, "failed", "{payload}");

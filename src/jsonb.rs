@@ -61,7 +61,8 @@ fn scalar(value: &pg_sys::JsonbValue, fields: &Fields) -> Value {
                 .map(|c| c.to_string_lossy())
                 .unwrap_or_default();
                 // A number JSON cannot carry (1e400) stays text, so the mapping reports its type.
-                serde_json::from_str::<serde_json::Number>(&text).map_or(Value::String(text.into_owned()), Value::Number)
+                serde_json::from_str::<serde_json::Number>(&text)
+                    .map_or(Value::String(text.into_owned()), Value::Number)
             }
             t if t == jbvBinary => container_value(value.val.binary.data, fields),
             _ => Value::Null,

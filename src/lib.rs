@@ -14,16 +14,20 @@ mod settings;
 mod statements;
 mod table_owner;
 mod target;
-mod user_state;
-mod usernames;
 #[cfg(any(test, feature = "pg_test"))]
 mod testing;
+mod user_state;
+mod usernames;
 mod verify;
 mod webhook;
 
 ::pgrx::pg_module_magic!(name, version);
 
-pgrx::extension_sql_file!("../sql/schema.sql", name = "schema", requires = [settings::setting_is_valid, config::config_changed]);
+pgrx::extension_sql_file!(
+    "../sql/schema.sql",
+    name = "schema",
+    requires = [settings::setting_is_valid, config::config_changed]
+);
 pgrx::extension_sql_file!("../sql/inbox.sql", name = "inbox", requires = ["schema"]);
 pgrx::extension_sql_file!("../sql/webhook.sql", name = "webhook", requires = ["inbox"]);
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);

@@ -72,11 +72,19 @@ fn remove(label: Option<&str>) -> Result<(), ClerkSyncError> {
 
 /// The configured secrets: label, fingerprint, when added. Never the secret.
 #[pg_extern(stable, parallel_safe)]
-fn secrets() -> TableIterator<'static, (name!(label, String), name!(fingerprint, String), name!(added_at, TimestampWithTimeZone))> {
+fn secrets(
+) -> TableIterator<'static, (name!(label, String), name!(fingerprint, String), name!(added_at, TimestampWithTimeZone))>
+{
     let rows = Spi::connect(|client| {
         client
             .select("SELECT label, fingerprint, added_at FROM clerk_sync.secret ORDER BY added_at, label", None, &[])?
-            .map(|row| Ok((row.get::<String>(1)?.unwrap_or_default(), row.get::<String>(2)?.unwrap_or_default(), row.get::<TimestampWithTimeZone>(3)?.expect("added_at is NOT NULL"))))
+            .map(|row| {
+                Ok((
+                    row.get::<String>(1)?.unwrap_or_default(),
+                    row.get::<String>(2)?.unwrap_or_default(),
+                    row.get::<TimestampWithTimeZone>(3)?.expect("added_at is NOT NULL"),
+                ))
+            })
             .collect::<Result<Vec<_>, pgrx::spi::Error>>()
     })
     .or_report();
@@ -160,7 +168,7 @@ mod tests {
     fn a_rolled_back_change_is_not_used() {
         let headers = signed_headers(SECRET);
         Spi::run(&format!(
-                "DO $$ BEGIN
+            "DO $$ BEGIN
                      PERFORM clerk_sync.add_secret('{SECRET}');
                      IF clerk_sync.clerk_verify('{headers}'::jsonb, 'body', to_timestamp(1767225600)) THEN
                          RAISE EXCEPTION 'seen, now roll back';
@@ -223,6 +231,9 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(dumped, "clerk_sync.inbox,clerk_sync.secret,clerk_sync.setting,clerk_sync.user_state,clerk_sync.username_claim");
+        assert_eq!(
+            dumped,
+            "clerk_sync.inbox,clerk_sync.secret,clerk_sync.setting,clerk_sync.user_state,clerk_sync.username_claim"
+        );
     }
 }

@@ -44,12 +44,7 @@ fn reset_setting(name: Option<&str>) {
 #[pg_extern(stable, parallel_safe)]
 fn settings() -> TableIterator<
     'static,
-    (
-        name!(name, String),
-        name!(value, String),
-        name!(is_default, bool),
-        name!(description, String),
-    ),
+    (name!(name, String), name!(value, String), name!(is_default, bool), name!(description, String)),
 > {
     let stored: Vec<(String, String)> = Spi::connect(|client| {
         client

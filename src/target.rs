@@ -47,9 +47,7 @@ thread_local! {
 pub fn invalidate(relid: pg_sys::Oid, config_changed: bool) {
     PLAN.with(|plan| {
         let mut plan = plan.borrow_mut();
-        let stale = config_changed
-            || relid == pg_sys::InvalidOid
-            || plan.as_ref().is_some_and(|p| p.relid == relid);
+        let stale = config_changed || relid == pg_sys::InvalidOid || plan.as_ref().is_some_and(|p| p.relid == relid);
         if stale {
             *plan = None;
         }

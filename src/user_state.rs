@@ -2,7 +2,6 @@
 //! tombstones. The mark moves together with the claim of the user's first-choice username, in
 //! one statement (see `usernames` for the claims).
 
-
 use crate::error::ClerkSyncError;
 use crate::statements::{Statement, INT8, TEXT};
 use crate::usernames::Claim;

@@ -59,7 +59,9 @@ thread_local! {
 }
 
 fn claim(username: &str, clerk_id: &str) -> Result<Claim, ClerkSyncError> {
-    CLAIM.with(|s| s.execute(&[username.into(), clerk_id.into()], |rows| Ok(Claim::from_fresh(rows.first().get_one::<bool>()?))))
+    CLAIM.with(|s| {
+        s.execute(&[username.into(), clerk_id.into()], |rows| Ok(Claim::from_fresh(rows.first().get_one::<bool>()?)))
+    })
 }
 
 /// The name the user should have when nobody else holds it.
@@ -94,11 +96,14 @@ pub fn write_under_unique_name<T>(
             Some(written) => {
                 let unchanged = attempt == 0 && claimed == Claim::Kept;
                 if !first_seen && !unchanged {
-                    RELEASE_OTHERS.with(|s| s.execute(&[name.as_str().into(), user.clerk_id.as_str().into()], |_| Ok(())))?;
+                    RELEASE_OTHERS
+                        .with(|s| s.execute(&[name.as_str().into(), user.clerk_id.as_str().into()], |_| Ok(())))?;
                 }
                 return Ok(written);
             }
-            None => RELEASE_ONE.with(|s| s.execute(&[name.as_str().into(), user.clerk_id.as_str().into()], |_| Ok(())))?,
+            None => {
+                RELEASE_ONE.with(|s| s.execute(&[name.as_str().into(), user.clerk_id.as_str().into()], |_| Ok(())))?
+            }
         }
     }
     Err(ClerkSyncError::UsernameExhausted(base))

@@ -4,8 +4,8 @@
 //! bad argument from the caller (an explicit secret, a NULL time) does.
 
 use clerk_sync_core::{sign, verify_delivery, Rejection, SigningKey, Verified};
-use pgrx::prelude::*;
 use pgrx::pg_sys;
+use pgrx::prelude::*;
 
 use crate::config;
 use crate::error::{ClerkSyncError, OrReport};
@@ -62,9 +62,8 @@ fn check_explicit(
 ) -> Result<Verified, Rejection> {
     let key = SigningKey::parse(required(secret, "secret")).or_report();
     let at = unix_seconds(required(at, "at"));
-    let tolerance_s = u64::try_from(required(tolerance_s, "tolerance_s"))
-        .map_err(|_| ClerkSyncError::NegativeTolerance)
-        .or_report();
+    let tolerance_s =
+        u64::try_from(required(tolerance_s, "tolerance_s")).map_err(|_| ClerkSyncError::NegativeTolerance).or_report();
     check(headers, body, &[key], at, tolerance_s)
 }
 
@@ -105,6 +104,7 @@ fn report(outcome: Result<Verified, Rejection>) -> std::iter::Once<ReportRow> {
 /// One row saying whether the request verifies at `at` (default: now) and, if not, why. Never
 /// shows a secret or MAC.
 #[pg_extern(stable, parallel_restricted, name = "clerk_verify_report")]
+#[allow(clippy::type_complexity)] // pgrx reads the column names from the spelled-out type
 fn clerk_verify_report(
     headers: Option<RawJsonb>,
     body: Option<&str>,
@@ -123,6 +123,7 @@ fn clerk_verify_report(
 }
 
 #[pg_extern(immutable, parallel_safe, name = "clerk_verify_report")]
+#[allow(clippy::type_complexity)] // as above
 fn clerk_verify_report_with_secret(
     headers: Option<RawJsonb>,
     body: Option<&str>,
@@ -163,16 +164,21 @@ mod tests {
     const TS: i64 = 1_767_225_600;
 
     fn sign(secret: &str, id: &str, ts: i64, body: &str) -> String {
-        text_query("SELECT clerk_sync.clerk_sign($1, $2, $3::bigint, $4)", &[secret, id, &ts.to_string(), body]).unwrap()
+        text_query("SELECT clerk_sync.clerk_sign($1, $2, $3::bigint, $4)", &[secret, id, &ts.to_string(), body])
+            .unwrap()
     }
 
     fn headers(id: &str, ts: &str, sig: &str) -> String {
-        json!({"svix-id": id, "svix-timestamp": ts, "svix-signature": sig, "content-type": "application/json"}).to_string()
+        json!({"svix-id": id, "svix-timestamp": ts, "svix-signature": sig, "content-type": "application/json"})
+            .to_string()
     }
 
     /// Verifies with the configured secrets at `at` (Unix seconds).
     fn verify_at(headers: &str, body: &str, at: i64) -> bool {
-        bool_query("SELECT clerk_sync.clerk_verify($1::jsonb, $2, to_timestamp($3::bigint))", &[headers, body, &at.to_string()])
+        bool_query(
+            "SELECT clerk_sync.clerk_verify($1::jsonb, $2, to_timestamp($3::bigint))",
+            &[headers, body, &at.to_string()],
+        )
     }
 
     fn reason_at(headers: &str, body: &str, at: i64) -> String {
@@ -311,7 +317,12 @@ mod tests {
         add_secret(SECRET, "main");
         let long_sig = "v1,".to_owned() + &"A".repeat(100_000);
         let odd_headers = [
-            "null", "[]", "[1,2]", "\"svix-id\"", "42", "{}",
+            "null",
+            "[]",
+            "[1,2]",
+            "\"svix-id\"",
+            "42",
+            "{}",
             r#"{"svix-id": 1, "svix-timestamp": 2, "svix-signature": 3}"#,
             r#"{"svix-id": ["a"], "svix-timestamp": {"x": 1}, "svix-signature": null}"#,
             r#"{"svix-id": "a", "svix-timestamp": "99999999999999999999999", "svix-signature": "v1,"}"#,
@@ -360,7 +371,8 @@ mod tests {
             Some("22004")
         );
         assert_eq!(
-            sqlstate_of(&format!("SELECT clerk_sync.clerk_verify('{h}'::jsonb, 'b', '{SECRET}', now(), -1)")).as_deref(),
+            sqlstate_of(&format!("SELECT clerk_sync.clerk_verify('{h}'::jsonb, 'b', '{SECRET}', now(), -1)"))
+                .as_deref(),
             Some("22023")
         );
     }

@@ -73,12 +73,19 @@ mod tests {
         let answer = receive("msg_m", "{\"type\": \"user.created\", ");
         assert_eq!(answer, json!({"status": 400, "outcome": "malformed", "id": "msg_m"}));
         assert_eq!(
-            text_query("SELECT outcome || ':' || error_code || ':' || raw_body FROM clerk_sync.inbox WHERE msg_id = 'msg_m'", &[]).as_deref(),
+            text_query(
+                "SELECT outcome || ':' || error_code || ':' || raw_body FROM clerk_sync.inbox WHERE msg_id = 'msg_m'",
+                &[]
+            )
+            .as_deref(),
             Some("malformed:22P02:{\"type\": \"user.created\", ")
         );
         let no_id = receive("msg_n", r#"{"type":"user.created","timestamp":1,"data":{"first_name":"x"}}"#);
         assert_eq!((no_id["status"].clone(), no_id["error_code"].clone()), (json!(400), json!("22023")));
-        assert_eq!(text_query("SELECT outcome FROM clerk_sync.inbox WHERE msg_id = 'msg_n'", &[]).as_deref(), Some("failed"));
+        assert_eq!(
+            text_query("SELECT outcome FROM clerk_sync.inbox WHERE msg_id = 'msg_n'", &[]).as_deref(),
+            Some("failed")
+        );
     }
 
     #[pg_test]
@@ -156,8 +163,7 @@ mod tests {
             "DELETE FROM clerk_sync.inbox",
         ];
         Spi::run("SET LOCAL ROLE clerk_test_anon").unwrap();
-        let refused: Vec<(String, Option<String>)> =
-            attempts.iter().map(|q| (q.to_string(), sqlstate_of(q))).collect();
+        let refused: Vec<(String, Option<String>)> = attempts.iter().map(|q| (q.to_string(), sqlstate_of(q))).collect();
         let allowed = sqlstate_of("SELECT api.clerk_webhook('{}'::json)");
         Spi::run("RESET ROLE").unwrap();
         for (query, state) in refused {

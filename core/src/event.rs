@@ -46,11 +46,9 @@ impl Fields {
     /// `value` trimmed to these fields.
     pub fn retain(&self, value: &Value) -> Value {
         match value {
-            Value::Object(map) => Value::Object(
-                map.iter()
-                    .filter_map(|(k, v)| self.child(k).map(|f| (k.clone(), f.retain(v))))
-                    .collect(),
-            ),
+            Value::Object(map) => {
+                Value::Object(map.iter().filter_map(|(k, v)| self.child(k).map(|f| (k.clone(), f.retain(v)))).collect())
+            }
             Value::Array(items) => Value::Array(items.iter().map(|v| self.element().retain(v)).collect()),
             other => other.clone(),
         }
@@ -159,10 +157,13 @@ mod tests {
     fn trimming_to_event_fields_changes_no_mapping() {
         let mut cases: Vec<Value> = [CREATED, UPDATED, DELETED, SESSION]
             .iter()
-            .chain([
-                include_str!("../../tests/fixtures/events/user.created.phone-only.json"),
-                include_str!("../../tests/fixtures/events/user.created.username-unicode.json"),
-            ].iter())
+            .chain(
+                [
+                    include_str!("../../tests/fixtures/events/user.created.phone-only.json"),
+                    include_str!("../../tests/fixtures/events/user.created.username-unicode.json"),
+                ]
+                .iter(),
+            )
             .map(|t| serde_json::from_str(t).unwrap())
             .collect();
         cases.push(json!({"type": "user.created", "timestamp": 1, "data": {"id": "u", "first_name": 7}}));

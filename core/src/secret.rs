@@ -18,7 +18,9 @@ const PREFIX: &str = "whsec_";
 pub enum SecretError {
     #[error("the signing secret is empty")]
     Empty,
-    #[error("the signing secret is not base64 (expected \"whsec_\" followed by base64, as the Clerk dashboard shows it)")]
+    #[error(
+        "the signing secret is not base64 (expected \"whsec_\" followed by base64, as the Clerk dashboard shows it)"
+    )]
     NotBase64,
 }
 
@@ -43,9 +45,7 @@ impl SigningKey {
         if encoded.is_empty() {
             return Err(SecretError::Empty);
         }
-        let bytes = LENIENT_BASE64
-            .decode(encoded)
-            .map_err(|_| SecretError::NotBase64)?;
+        let bytes = LENIENT_BASE64.decode(encoded).map_err(|_| SecretError::NotBase64)?;
         if bytes.is_empty() {
             return Err(SecretError::Empty);
         }
@@ -72,10 +72,7 @@ impl SigningKey {
     /// A short, stable name for the key that reveals nothing usable about it: the first 8 bytes
     /// of a domain-separated SHA-256, in hex.
     pub fn fingerprint(&self) -> String {
-        let digest = Sha256::new()
-            .chain_update(b"clerk_sync key fingerprint\0")
-            .chain_update(&self.bytes)
-            .finalize();
+        let digest = Sha256::new().chain_update(b"clerk_sync key fingerprint\0").chain_update(&self.bytes).finalize();
         digest[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
 }

@@ -176,7 +176,12 @@ pub const SPECS: &[SettingSpec] = &[
     column_spec!("column.phone_number", "phoneNumber", phone_number, "the primary phone number"),
     column_spec!("column.created_at", "createdAt", created_at, "Clerk's created_at"),
     column_spec!("column.updated_at", "updatedAt", updated_at, "Clerk's updated_at"),
-    column_spec!("column.deleted_at", "", deleted_at, "the soft-delete mark (timestamp or boolean), used when delete_mode = soft"),
+    column_spec!(
+        "column.deleted_at",
+        "",
+        deleted_at,
+        "the soft-delete mark (timestamp or boolean), used when delete_mode = soft"
+    ),
     SettingSpec {
         name: "delete_mode",
         default: "delete",
@@ -311,10 +316,12 @@ mod tests {
         s.set("timestamp_tolerance", "42").unwrap();
         s.set("column.email", "").unwrap();
         s.set("delete_mode", "soft").unwrap();
-        let mut expected = Settings::default();
-        expected.timestamp_tolerance_s = 42;
-        expected.target.email = None;
-        expected.target.delete_mode = DeleteMode::Soft;
+        let defaults = Settings::default();
+        let expected = Settings {
+            timestamp_tolerance_s: 42,
+            target: Target { email: None, delete_mode: DeleteMode::Soft, ..defaults.target.clone() },
+            ..defaults
+        };
         assert_eq!((s.timestamp_tolerance_s, &s.target), (expected.timestamp_tolerance_s, &expected.target));
         assert_eq!(s.max_body_bytes, expected.max_body_bytes);
         assert_eq!(s.redact_on_delete, expected.redact_on_delete);

@@ -154,7 +154,9 @@ where
             assignments.push((quote_ident(name), text_expr(name, &info.kind, param)?));
         }
     }
-    for (name, setting, param) in [(&target.created_at, "column.created_at", "$8"), (&target.updated_at, "column.updated_at", "$9")] {
+    for (name, setting, param) in
+        [(&target.created_at, "column.created_at", "$8"), (&target.updated_at, "column.updated_at", "$9")]
+    {
         if let Some(name) = name {
             let info = lookup(name, setting)?;
             assignments.push((quote_ident(name), time_expr(name, &info.kind, param)?));
@@ -247,9 +249,15 @@ mod tests {
             "id" | "clerkUserId" | "username" | "firstName" | "lastName" | "photoUrl" | "phoneNumber" => {
                 col(ColumnKind::Text)
             }
-            "email" => Some(ColumnInfo { kind: ColumnKind::Text, not_null: true, has_default: false, generated: false }),
-            "createdAt" => Some(ColumnInfo { kind: ColumnKind::Timestamp, not_null: true, has_default: true, generated: false }),
-            "updatedAt" => Some(ColumnInfo { kind: ColumnKind::Timestamp, not_null: true, has_default: false, generated: false }),
+            "email" => {
+                Some(ColumnInfo { kind: ColumnKind::Text, not_null: true, has_default: false, generated: false })
+            }
+            "createdAt" => {
+                Some(ColumnInfo { kind: ColumnKind::Timestamp, not_null: true, has_default: true, generated: false })
+            }
+            "updatedAt" => {
+                Some(ColumnInfo { kind: ColumnKind::Timestamp, not_null: true, has_default: false, generated: false })
+            }
             _ => None,
         }
     }
@@ -258,12 +266,20 @@ mod tests {
     fn the_default_target_is_the_prisma_user_table() {
         let s = build(&Settings::default().target, prisma).unwrap();
         assert!(s.upsert.starts_with("WITH taken AS (SELECT EXISTS (SELECT 1 FROM \"public\".\"User\" WHERE \"username\" = $3 AND \"clerkUserId\" IS DISTINCT FROM $1) AS in_use), updated AS (UPDATE \"public\".\"User\" SET \"clerkUserId\" = $1, \"email\" = $2, \"username\" = $3"), "{}", s.upsert);
-        assert!(s.upsert.contains(" FROM taken WHERE \"clerkUserId\" = $1 AND NOT taken.in_use RETURNING 1)"), "{}", s.upsert);
+        assert!(
+            s.upsert.contains(" FROM taken WHERE \"clerkUserId\" = $1 AND NOT taken.in_use RETURNING 1)"),
+            "{}",
+            s.upsert
+        );
         assert!(s.upsert.contains("\"updatedAt\" = (('epoch'::pg_catalog.timestamptz + $9 * '1 millisecond'::pg_catalog.interval) AT TIME ZONE 'UTC')"), "{}", s.upsert);
         assert!(s.upsert.contains("\"id\") SELECT $1, $2, $3"), "{}", s.upsert);
         assert!(s.upsert.contains("pg_catalog.gen_random_uuid()::pg_catalog.text FROM taken WHERE NOT taken.in_use AND NOT EXISTS (SELECT 1 FROM updated)"), "{}", s.upsert);
         assert!(s.delete.starts_with("DELETE FROM \"public\".\"User\" WHERE \"clerkUserId\" = $1"));
-        assert!(s.insert_new.contains("inserted AS (INSERT INTO \"public\".\"User\" (\"clerkUserId\", \"email\""), "{}", s.insert_new);
+        assert!(
+            s.insert_new.contains("inserted AS (INSERT INTO \"public\".\"User\" (\"clerkUserId\", \"email\""),
+            "{}",
+            s.insert_new
+        );
         assert!(s.insert_new.ends_with("AND NOT EXISTS (SELECT 1 FROM \"public\".\"User\" WHERE \"clerkUserId\" = $1) RETURNING 1) SELECT taken.in_use, EXISTS (SELECT 1 FROM inserted) FROM taken"), "{}", s.insert_new);
         assert!(s.email_required);
         assert!(s.has_username);
@@ -298,7 +314,9 @@ mod tests {
         target.created_at = None;
         target.updated_at = Some("updated_at".into());
         let s = build(&target, |name| match name {
-            "id" => Some(ColumnInfo { kind: ColumnKind::BigInteger, not_null: true, has_default: true, generated: false }),
+            "id" => {
+                Some(ColumnInfo { kind: ColumnKind::BigInteger, not_null: true, has_default: true, generated: false })
+            }
             "clerk_id" | "email" => col(ColumnKind::Text),
             "updated_at" => col(ColumnKind::TimestampTz),
             _ => None,
@@ -321,9 +339,14 @@ mod tests {
         target.delete_mode = DeleteMode::Soft;
         assert_eq!(build(&target, prisma), Err(TargetError::SoftDeleteWithoutColumn));
         target.deleted_at = Some("deletedAt".into());
-        let with = |kind: ColumnKind| move |name: &str| if name == "deletedAt" { col(kind.clone()) } else { prisma(name) };
+        let with =
+            |kind: ColumnKind| move |name: &str| if name == "deletedAt" { col(kind.clone()) } else { prisma(name) };
         let s = build(&target, with(ColumnKind::Timestamp)).unwrap();
-        assert!(s.delete.starts_with("UPDATE \"public\".\"User\" SET \"deletedAt\" = ((") && s.delete.contains("$2"), "{}", s.delete);
+        assert!(
+            s.delete.starts_with("UPDATE \"public\".\"User\" SET \"deletedAt\" = ((") && s.delete.contains("$2"),
+            "{}",
+            s.delete
+        );
         let s = build(&target, with(ColumnKind::Boolean)).unwrap();
         assert_eq!(s.delete, "UPDATE \"public\".\"User\" SET \"deletedAt\" = true WHERE \"clerkUserId\" = $1");
     }
@@ -336,7 +359,8 @@ mod tests {
         assert!(matches!(build(&target, no_phone), Err(TargetError::NoColumn { setting: "column.phone_number", .. })));
         let int_id = |name: &str| if name == "id" { col(ColumnKind::Other("int4".into())) } else { prisma(name) };
         assert!(matches!(build(&target, int_id), Err(TargetError::WrongType { .. })));
-        let int_time = |name: &str| if name == "updatedAt" { col(ColumnKind::Other("int4".into())) } else { prisma(name) };
+        let int_time =
+            |name: &str| if name == "updatedAt" { col(ColumnKind::Other("int4".into())) } else { prisma(name) };
         assert!(matches!(build(&target, int_time), Err(TargetError::WrongType { .. })));
         let uuid_email = |name: &str| if name == "email" { col(ColumnKind::Uuid) } else { prisma(name) };
         assert!(matches!(build(&target, uuid_email), Err(TargetError::WrongType { .. })));

@@ -33,7 +33,11 @@ pub(crate) fn field_str<'a>(
 }
 
 /// An integer field (Unix milliseconds in Clerk's objects).
-pub(crate) fn field_i64(object: &Map<String, Value>, key: &str, path: &'static str) -> Result<Option<i64>, PayloadError> {
+pub(crate) fn field_i64(
+    object: &Map<String, Value>,
+    key: &str,
+    path: &'static str,
+) -> Result<Option<i64>, PayloadError> {
     match object.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v.as_i64().map(Some).ok_or(PayloadError::WrongType(path, "integer")),
@@ -77,9 +81,8 @@ impl UserRecord {
     /// Maps a Clerk user object (`data` of a user event, or an element of the Backend API's
     /// user list). Unknown fields are ignored.
     pub fn from_clerk(data: &Map<String, Value>) -> Result<Self, PayloadError> {
-        let clerk_id = field_str(data, "id", "data.id")?
-            .filter(|id| !id.trim().is_empty())
-            .ok_or(PayloadError::MissingUserId)?;
+        let clerk_id =
+            field_str(data, "id", "data.id")?.filter(|id| !id.trim().is_empty()).ok_or(PayloadError::MissingUserId)?;
         let image_url = match field_str(data, "image_url", "data.image_url")? {
             Some(url) if !url.is_empty() => Some(url),
             _ => field_str(data, "profile_image_url", "data.profile_image_url")?,
@@ -126,7 +129,9 @@ mod tests {
 
     #[test]
     fn email_user_fixture() {
-        let user = UserRecord::from_clerk(&data_of(include_str!("../../tests/fixtures/events/user.created.email.json"))).unwrap();
+        let user =
+            UserRecord::from_clerk(&data_of(include_str!("../../tests/fixtures/events/user.created.email.json")))
+                .unwrap();
         assert_eq!(user.clerk_id, "user_2zQmA7bXkP4rLwN9sT1vC3dE5fG");
         assert_eq!(user.email.as_deref(), Some("jane.doe@example.com"));
         assert_eq!(user.phone, None);
@@ -141,7 +146,8 @@ mod tests {
     #[test]
     fn phone_only_fixture() {
         let user =
-            UserRecord::from_clerk(&data_of(include_str!("../../tests/fixtures/events/user.created.phone-only.json"))).unwrap();
+            UserRecord::from_clerk(&data_of(include_str!("../../tests/fixtures/events/user.created.phone-only.json")))
+                .unwrap();
         assert_eq!(user.email, None);
         assert_eq!(user.phone.as_deref(), Some("+15555550123"));
         assert_eq!(user.first_name, None);
@@ -163,7 +169,8 @@ mod tests {
     fn dangling_or_null_primary_ids_give_no_email() {
         let emails = json!([{"id": "idn_1", "email_address": "a@example.com"}]);
         for primary in [json!("idn_missing"), json!(null)] {
-            let user = map(json!({"id": "user_1", "email_addresses": emails, "primary_email_address_id": primary})).unwrap();
+            let user =
+                map(json!({"id": "user_1", "email_addresses": emails, "primary_email_address_id": primary})).unwrap();
             assert_eq!(user.email, None);
         }
         let user = map(json!({"id": "user_1", "primary_email_address_id": "idn_1"})).unwrap();
@@ -206,9 +213,18 @@ mod tests {
             (json!({"id": "user_1", "image_url": true}), PayloadError::WrongType("data.image_url", "string")),
             (json!({"id": "user_1", "updated_at": "yesterday"}), PayloadError::WrongType("data.updated_at", "integer")),
             (json!({"id": "user_1", "created_at": 1.5}), PayloadError::WrongType("data.created_at", "integer")),
-            (json!({"id": "user_1", "email_addresses": "a@b", "primary_email_address_id": "x"}), PayloadError::WrongType("data.email_addresses", "array")),
-            (json!({"id": "user_1", "primary_email_address_id": 3}), PayloadError::WrongType("primary_email_address_id", "string")),
-            (json!({"id": "user_1", "email_addresses": [{"id": "x", "email_address": 5}], "primary_email_address_id": "x"}), PayloadError::WrongType("data.email_addresses", "string")),
+            (
+                json!({"id": "user_1", "email_addresses": "a@b", "primary_email_address_id": "x"}),
+                PayloadError::WrongType("data.email_addresses", "array"),
+            ),
+            (
+                json!({"id": "user_1", "primary_email_address_id": 3}),
+                PayloadError::WrongType("primary_email_address_id", "string"),
+            ),
+            (
+                json!({"id": "user_1", "email_addresses": [{"id": "x", "email_address": 5}], "primary_email_address_id": "x"}),
+                PayloadError::WrongType("data.email_addresses", "string"),
+            ),
             (json!({"id": ""}), PayloadError::MissingUserId),
             (json!({"first_name": "x"}), PayloadError::MissingUserId),
         ];

@@ -37,7 +37,7 @@ fn check(case: &Case, now: i64) -> Result<(), Rejection> {
         HeaderEntry { name: "svix-timestamp", value: Some(&ts) },
         HeaderEntry { name: "svix-signature", value: Some(&case.signature) },
     ];
-    verify_delivery(entries, case.body.as_bytes(), &[case.key.clone()], now, 300).map(|_| ())
+    verify_delivery(entries, case.body.as_bytes(), std::slice::from_ref(&case.key), now, 300).map(|_| ())
 }
 
 #[test]

@@ -31,10 +31,9 @@ impl std::fmt::Display for ConfigError {
 fn number<T: std::str::FromStr>(name: &str, value: Option<String>, default: T) -> Result<T, ConfigError> {
     match value {
         None => Ok(default),
-        Some(text) => text
-            .trim()
-            .parse()
-            .map_err(|_| ConfigError(format!("{name} must be a whole number, not {text:?}"))),
+        Some(text) => {
+            text.trim().parse().map_err(|_| ConfigError(format!("{name} must be a whole number, not {text:?}")))
+        }
     }
 }
 

@@ -28,7 +28,8 @@ fn main() -> ExitCode {
     dotenv::load();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_target(false)
         .init();
@@ -36,13 +37,14 @@ fn main() -> ExitCode {
     // One thread forwards thousands of requests a second; the database is the work, and it
     // needs the cores more than the proxy does.
     let workers = std::env::var("WORKER_THREADS").ok().and_then(|n| n.trim().parse::<usize>().ok()).filter(|&n| n > 0);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(workers.unwrap_or(1)).build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("cannot start: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(workers.unwrap_or(1)).build() {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                eprintln!("cannot start: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
     let result = match args.first().map(String::as_str) {
         None | Some("serve") => config::Config::from_env(|name| std::env::var(name).ok())
             .map_err(|e| e.to_string())

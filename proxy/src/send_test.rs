@@ -55,9 +55,8 @@ pub async fn send(url: &str, secret: &str) -> Result<u16, String> {
         .await
         .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
     tokio::spawn(connection);
     let request = Request::post(uri.clone())
         .header("host", format!("{host}:{port}"))

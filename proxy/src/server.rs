@@ -29,7 +29,8 @@ pub fn pool(config: &Config) -> Result<Pool, String> {
     pg.application_name("clerk-sync-proxy");
     // The database gives up before the HTTP timeout answers, so no statement outlives its request.
     pg.options(format!("-c statement_timeout={}", config.request_timeout.as_millis().saturating_sub(500).max(100)));
-    let manager = Manager::from_config(pg, tokio_postgres::NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let manager =
+        Manager::from_config(pg, tokio_postgres::NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     // Last in, first out: a quiet endpoint keeps reusing the one warm backend instead of cycling
     // through every connection a burst opened.
     Pool::builder(manager)
@@ -94,13 +95,24 @@ async fn webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) ->
     let body = match read_body(body, app.max_body_bytes).await {
         Ok(Some(body)) => body,
         Ok(None) => return answer(StatusCode::PAYLOAD_TOO_LARGE, json!({"status": 413, "outcome": "too_large"})),
-        Err(_) => return answer(StatusCode::BAD_REQUEST, json!({"status": 400, "outcome": "malformed", "error": "unreadable body"})),
+        Err(_) => {
+            return answer(
+                StatusCode::BAD_REQUEST,
+                json!({"status": 400, "outcome": "malformed", "error": "unreadable body"}),
+            )
+        }
     };
     let Ok(body) = std::str::from_utf8(&body) else {
-        return answer(StatusCode::BAD_REQUEST, json!({"status": 400, "outcome": "malformed", "error": "body is not UTF-8"}));
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({"status": 400, "outcome": "malformed", "error": "body is not UTF-8"}),
+        );
     };
     if body.contains('\0') {
-        return answer(StatusCode::BAD_REQUEST, json!({"status": 400, "outcome": "malformed", "error": "body contains NUL"}));
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({"status": 400, "outcome": "malformed", "error": "body contains NUL"}),
+        );
     }
     let client = match app.pool.get().await {
         Ok(client) => client,
@@ -201,7 +213,10 @@ mod tests {
         struct Chunks(std::vec::IntoIter<Result<Bytes, std::io::Error>>);
         impl futures_core::Stream for Chunks {
             type Item = Result<Bytes, std::io::Error>;
-            fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+            fn poll_next(
+                mut self: std::pin::Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Option<Self::Item>> {
                 std::task::Poll::Ready(self.0.next())
             }
         }

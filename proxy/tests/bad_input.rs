@@ -77,7 +77,8 @@ fn catalogue(prefix: &str) -> Vec<Case> {
     };
 
     // A valid delivery, then one edit of its headers or body, signed or not.
-    let mut header_case = |name: &'static str, status: u16, stored: bool, edit: &dyn Fn(&mut Vec<(String, Vec<u8>)>, &str, &[u8])| {
+    type HeaderEdit<'a> = dyn Fn(&mut Vec<(String, Vec<u8>)>, &str, &[u8]) + 'a;
+    let mut header_case = |name: &'static str, status: u16, stored: bool, edit: &HeaderEdit<'_>| {
         let (name, msg, user) = next(name);
         let body = event(&user, |_| {});
         let mut headers = signed_headers(&msg, ts, &body, SECRET);
@@ -99,7 +100,9 @@ fn catalogue(prefix: &str) -> Vec<Case> {
     header_case("svix-timestamp with a fraction", 401, false, &|h, _, _| set(h, "svix-timestamp", &format!("{ts}.5")));
     header_case("svix-timestamp huge", 401, false, &|h, _, _| set(h, "svix-timestamp", "99999999999999999999999"));
     header_case("timestamp 10 minutes old, signed", 401, false, &|h, m, b| *h = signed_headers(m, ts - 600, b, SECRET));
-    header_case("timestamp 10 minutes ahead, signed", 401, false, &|h, m, b| *h = signed_headers(m, ts + 600, b, SECRET));
+    header_case("timestamp 10 minutes ahead, signed", 401, false, &|h, m, b| {
+        *h = signed_headers(m, ts + 600, b, SECRET)
+    });
     header_case("signature is junk", 401, false, &|h, _, _| set(h, "svix-signature", "garbage ,,, v1,!!!"));
     header_case("right MAC under a v2 label", 401, false, &|h, m, b| {
         let mac = sign(&key(SECRET), m, ts, b);
@@ -141,12 +144,13 @@ fn catalogue(prefix: &str) -> Vec<Case> {
     });
 
     // Signed bodies that are not valid events.
-    let mut signed_body = |name: &'static str, status: u16, http_only: bool, stored: bool, make: &dyn Fn(&str) -> Vec<u8>| {
-        let (name, msg, user) = next(name);
-        let body = make(&user);
-        let headers = signed_headers(&msg, ts, &body, SECRET);
-        cases.push(Case { name, headers, body, status, http_only, stored });
-    };
+    let mut signed_body =
+        |name: &'static str, status: u16, http_only: bool, stored: bool, make: &dyn Fn(&str) -> Vec<u8>| {
+            let (name, msg, user) = next(name);
+            let body = make(&user);
+            let headers = signed_headers(&msg, ts, &body, SECRET);
+            cases.push(Case { name, headers, body, status, http_only, stored });
+        };
     signed_body("truncated JSON", 400, false, true, &|u| event(u, |_| {})[..40].to_vec());
     signed_body("empty body", 400, false, true, &|_| Vec::new());
     signed_body("invalid UTF-8", 400, true, false, &|_| b"{\"type\": \"user.created\", \"x\": \"\xff\xfe\"}".to_vec());
@@ -156,29 +160,45 @@ fn catalogue(prefix: &str) -> Vec<Case> {
         body.extend("]".repeat(100_000).into_bytes());
         body
     });
-    signed_body("a JSON array", 400, false, true, &|u| format!("[{}]", String::from_utf8(event(u, |_| {})).unwrap()).into_bytes());
+    signed_body("a JSON array", 400, false, true, &|u| {
+        format!("[{}]", String::from_utf8(event(u, |_| {})).unwrap()).into_bytes()
+    });
     signed_body("a JSON string", 400, false, true, &|_| b"\"user.created\"".to_vec());
     signed_body("type missing", 400, false, true, &|u| event(u, |e| drop(e.as_object_mut().unwrap().remove("type"))));
     signed_body("type a number", 400, false, true, &|u| event(u, |e| e["type"] = json!(7)));
     signed_body("data missing", 400, false, true, &|u| event(u, |e| drop(e.as_object_mut().unwrap().remove("data"))));
-    signed_body("data.id missing", 400, false, true, &|u| event(u, |e| drop(e["data"].as_object_mut().unwrap().remove("id"))));
+    signed_body("data.id missing", 400, false, true, &|u| {
+        event(u, |e| drop(e["data"].as_object_mut().unwrap().remove("id")))
+    });
     signed_body("data.id a number", 400, false, true, &|u| event(u, |e| e["data"]["id"] = json!(42)));
     signed_body("first_name a number", 400, false, true, &|u| event(u, |e| e["data"]["first_name"] = json!(1)));
     signed_body("last_name an array", 400, false, true, &|u| event(u, |e| e["data"]["last_name"] = json!(["x"])));
     signed_body("username an object", 400, false, true, &|u| event(u, |e| e["data"]["username"] = json!({})));
     signed_body("image_url a boolean", 400, false, true, &|u| event(u, |e| e["data"]["image_url"] = json!(true)));
-    signed_body("email_addresses a string", 400, false, true, &|u| event(u, |e| e["data"]["email_addresses"] = json!("a@b.c")));
-    signed_body("email_address a number", 400, false, true, &|u| event(u, |e| e["data"]["email_addresses"][0]["email_address"] = json!(5)));
-    signed_body("primary_email_address_id a number", 400, false, true, &|u| event(u, |e| e["data"]["primary_email_address_id"] = json!(1)));
-    signed_body("updated_at a string", 400, false, true, &|u| event(u, |e| e["data"]["updated_at"] = json!("yesterday")));
+    signed_body("email_addresses a string", 400, false, true, &|u| {
+        event(u, |e| e["data"]["email_addresses"] = json!("a@b.c"))
+    });
+    signed_body("email_address a number", 400, false, true, &|u| {
+        event(u, |e| e["data"]["email_addresses"][0]["email_address"] = json!(5))
+    });
+    signed_body("primary_email_address_id a number", 400, false, true, &|u| {
+        event(u, |e| e["data"]["primary_email_address_id"] = json!(1))
+    });
+    signed_body("updated_at a string", 400, false, true, &|u| {
+        event(u, |e| e["data"]["updated_at"] = json!("yesterday"))
+    });
     signed_body("created_at a fraction", 400, false, true, &|u| event(u, |e| e["data"]["created_at"] = json!(1.5)));
     signed_body("updated_at out of range", 400, false, true, &|u| event(u, |e| e["data"]["updated_at"] = json!(1e300)));
     signed_body("user.deleted without timestamp", 400, false, true, &|u| {
         json!({"type": "user.deleted", "data": {"id": u, "deleted": true}}).to_string().into_bytes()
     });
     signed_body("an unknown event type", 200, false, true, &|u| event(u, |e| e["type"] = json!("email.created")));
-    signed_body("a 100,000-character first name", 200, false, true, &|u| event(u, |e| e["data"]["first_name"] = json!("é".repeat(100_000))));
-    signed_body("a 2,000-character Clerk username", 200, false, true, &|u| event(u, |e| e["data"]["username"] = json!("u".repeat(2_000))));
+    signed_body("a 100,000-character first name", 200, false, true, &|u| {
+        event(u, |e| e["data"]["first_name"] = json!("é".repeat(100_000)))
+    });
+    signed_body("a 2,000-character Clerk username", 200, false, true, &|u| {
+        event(u, |e| e["data"]["username"] = json!("u".repeat(2_000)))
+    });
     signed_body("SQL and shell metacharacters in every string", 200, false, true, &|u| {
         event(u, |e| {
             let hostile = HOSTILE.replace('\u{0}', "");
@@ -192,7 +212,14 @@ fn catalogue(prefix: &str) -> Vec<Case> {
     // Too large: answered before anything else.
     let (name, msg, _) = next("a 100 MB body");
     let body = vec![b' '; 100 * 1024 * 1024];
-    cases.push(Case { name, headers: signed_headers(&msg, ts, b"{}", SECRET), body, status: 413, http_only: false, stored: false });
+    cases.push(Case {
+        name,
+        headers: signed_headers(&msg, ts, b"{}", SECRET),
+        body,
+        status: 413,
+        http_only: false,
+        stored: false,
+    });
     cases
 }
 
@@ -206,7 +233,9 @@ async fn send_http(url: &hyper::Uri, case: &Case) -> u16 {
     let stream = tokio::net::TcpStream::connect((host, port)).await.unwrap();
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
     tokio::spawn(connection);
-    let mut request = hyper::Request::post(url.clone()).header("host", format!("{host}:{port}")).header("content-type", "application/json");
+    let mut request = hyper::Request::post(url.clone())
+        .header("host", format!("{host}:{port}"))
+        .header("content-type", "application/json");
     for (name, value) in &case.headers {
         request = request.header(name.as_str(), value.as_slice());
     }
@@ -222,17 +251,15 @@ async fn send_http(url: &hyper::Uri, case: &Case) -> u16 {
 }
 
 async fn database() -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(&env("CLERK_SYNC_TEST_DATABASE_URL"), tokio_postgres::NoTls).await.unwrap();
+    let (client, connection) =
+        tokio_postgres::connect(&env("CLERK_SYNC_TEST_DATABASE_URL"), tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
     client
 }
 
 async fn send_sql(client: &tokio_postgres::Client, case: &Case) -> u16 {
-    let headers: serde_json::Map<String, Value> = case
-        .headers
-        .iter()
-        .map(|(n, v)| (n.clone(), Value::String(String::from_utf8_lossy(v).into_owned())))
-        .collect();
+    let headers: serde_json::Map<String, Value> =
+        case.headers.iter().map(|(n, v)| (n.clone(), Value::String(String::from_utf8_lossy(v).into_owned()))).collect();
     let body = std::str::from_utf8(&case.body).unwrap();
     let row = client
         .query_one("SELECT clerk_sync.receive($1::jsonb, $2::text)", &[&Value::Object(headers), &body])
@@ -254,7 +281,10 @@ async fn check(prefix: &str, cases: &[Case], statuses: Vec<(usize, u16)>) {
 
     let client = database().await;
     let stored: Vec<String> = client
-        .query("SELECT msg_id FROM clerk_sync.inbox WHERE msg_id LIKE $1 ORDER BY msg_id", &[&format!("msg_{prefix}_%")])
+        .query(
+            "SELECT msg_id FROM clerk_sync.inbox WHERE msg_id LIKE $1 ORDER BY msg_id",
+            &[&format!("msg_{prefix}_%")],
+        )
         .await
         .unwrap()
         .iter()
@@ -263,7 +293,18 @@ async fn check(prefix: &str, cases: &[Case], statuses: Vec<(usize, u16)>) {
     let expected: Vec<String> = statuses
         .iter()
         .filter(|(i, _)| cases[*i].stored)
-        .map(|(i, _)| std::str::from_utf8(&cases[*i].headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("svix-id") || n.eq_ignore_ascii_case("webhook-id")).unwrap().1).unwrap().to_owned())
+        .map(|(i, _)| {
+            std::str::from_utf8(
+                &cases[*i]
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("svix-id") || n.eq_ignore_ascii_case("webhook-id"))
+                    .unwrap()
+                    .1,
+            )
+            .unwrap()
+            .to_owned()
+        })
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -284,7 +325,10 @@ async fn check(prefix: &str, cases: &[Case], statuses: Vec<(usize, u16)>) {
     assert_eq!(row.get::<_, String>(2), format!("{hostile} image_url"));
     assert!(row.get::<_, String>(3).starts_with(&hostile), "{prefix}: the hostile email was stored verbatim");
     let long: i64 = client
-        .query_one("SELECT max(char_length(\"firstName\"))::int8 FROM \"User\" WHERE \"clerkUserId\" LIKE $1", &[&format!("user_{prefix}_%")])
+        .query_one(
+            "SELECT max(char_length(\"firstName\"))::int8 FROM \"User\" WHERE \"clerkUserId\" LIKE $1",
+            &[&format!("user_{prefix}_%")],
+        )
         .await
         .unwrap()
         .get(0);

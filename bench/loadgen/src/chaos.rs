@@ -30,7 +30,8 @@ pub struct Options {
 impl Options {
     pub fn parse(args: &[String]) -> Result<Options, String> {
         let mut rest = args.iter();
-        let url: hyper::Uri = rest.next().ok_or("usage: chaos URL DATABASE_URL [options]")?.parse().map_err(|e| format!("{e}"))?;
+        let url: hyper::Uri =
+            rest.next().ok_or("usage: chaos URL DATABASE_URL [options]")?.parse().map_err(|e| format!("{e}"))?;
         loopback_only(url.host().ok_or("URL has no host")?)?;
         let database_url = rest.next().ok_or("missing DATABASE_URL")?.clone();
         let mut options = Options {
@@ -40,7 +41,8 @@ impl Options {
             concurrency: 16,
             max_seconds: 120,
             seed: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1),
-            secret: std::env::var("CLERK_WEBHOOK_SECRET").unwrap_or_else(|_| "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
+            secret: std::env::var("CLERK_WEBHOOK_SECRET")
+                .unwrap_or_else(|_| "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
         };
         while let Some(flag) = rest.next() {
             let value = rest.next().ok_or(format!("{flag} needs a value"))?;
@@ -135,7 +137,14 @@ async fn connect(url: &hyper::Uri) -> Option<hyper::client::conn::http1::SendReq
 }
 
 /// Sends deliveries until none is left, retrying each until a 2xx or the deadline.
-async fn worker(url: hyper::Uri, key: Arc<SigningKey>, events: Arc<Vec<Event>>, order: Arc<Vec<usize>>, next: Arc<AtomicUsize>, deadline: Instant) -> Tally {
+async fn worker(
+    url: hyper::Uri,
+    key: Arc<SigningKey>,
+    events: Arc<Vec<Event>>,
+    order: Arc<Vec<usize>>,
+    next: Arc<AtomicUsize>,
+    deadline: Instant,
+) -> Tally {
     let mut tally = Tally::default();
     let mut sender = None;
     loop {
@@ -186,12 +195,22 @@ async fn worker(url: hyper::Uri, key: Arc<SigningKey>, events: Arc<Vec<Event>>, 
     }
 }
 
-async fn verify_against_oracle(options: &Options, run: &str, events: &[Event], oracle: &Oracle, deleted: usize) -> Result<(), String> {
-    let (client, connection) = tokio_postgres::connect(&options.database_url, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
+async fn verify_against_oracle(
+    options: &Options,
+    run: &str,
+    events: &[Event],
+    oracle: &Oracle,
+    deleted: usize,
+) -> Result<(), String> {
+    let (client, connection) =
+        tokio_postgres::connect(&options.database_url, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
     tokio::spawn(connection);
     let pattern = format!("user_chaos{run}%");
     let rows = client
-        .query("SELECT \"clerkUserId\", \"firstName\" FROM \"User\" WHERE \"clerkUserId\" LIKE $1 ORDER BY 1", &[&pattern])
+        .query(
+            "SELECT \"clerkUserId\", \"firstName\" FROM \"User\" WHERE \"clerkUserId\" LIKE $1 ORDER BY 1",
+            &[&pattern],
+        )
         .await
         .map_err(|e| e.to_string())?;
     let table: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
@@ -224,7 +243,10 @@ async fn verify_against_oracle(options: &Options, run: &str, events: &[Event], o
         problems.push(format!("{failed} deliveries left failed"));
     }
     let tombstones: i64 = client
-        .query_one("SELECT count(*) FROM clerk_sync.user_state WHERE clerk_user_id LIKE $1 AND deleted_at_ms IS NOT NULL", &[&pattern])
+        .query_one(
+            "SELECT count(*) FROM clerk_sync.user_state WHERE clerk_user_id LIKE $1 AND deleted_at_ms IS NOT NULL",
+            &[&pattern],
+        )
         .await
         .map_err(|e| e.to_string())?
         .get(0);
@@ -269,7 +291,16 @@ pub async fn run(options: Options) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(options.max_seconds);
     let started = Instant::now();
     let workers: Vec<_> = (0..options.concurrency)
-        .map(|_| tokio::spawn(worker(options.url.clone(), key.clone(), events.clone(), order.clone(), next.clone(), deadline)))
+        .map(|_| {
+            tokio::spawn(worker(
+                options.url.clone(),
+                key.clone(),
+                events.clone(),
+                order.clone(),
+                next.clone(),
+                deadline,
+            ))
+        })
         .collect();
     let mut tally = Tally::default();
     for worker in workers {

@@ -78,7 +78,8 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         events: 2000,
         concurrency: 8,
         max_seconds: 120,
-        secret: std::env::var("CLERK_WEBHOOK_SECRET").unwrap_or_else(|_| "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
+        secret: std::env::var("CLERK_WEBHOOK_SECRET")
+            .unwrap_or_else(|_| "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
     };
     while let Some(flag) = rest.next() {
         let value = rest.next().ok_or(format!("{flag} needs a value"))?;
@@ -136,7 +137,8 @@ impl Work {
 async fn http_worker(host: String, port: u16, uri: hyper::Uri, work: Arc<Work>) -> Result<Samples, String> {
     let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
     tokio::spawn(connection);
     let mut samples = Vec::new();
     while let Some(d) = work.take() {
@@ -160,7 +162,8 @@ async fn http_worker(host: String, port: u16, uri: hyper::Uri, work: Arc<Work>) 
 async fn sql_worker(url: String, work: Arc<Work>) -> Result<Samples, String> {
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
     tokio::spawn(connection);
-    let statement = client.prepare("SELECT clerk_sync.receive($1::jsonb, $2::text)").await.map_err(|e| e.to_string())?;
+    let statement =
+        client.prepare("SELECT clerk_sync.receive($1::jsonb, $2::text)").await.map_err(|e| e.to_string())?;
     let mut samples = Vec::new();
     while let Some(d) = work.take() {
         let headers = json!({"content-type": "application/json", "svix-id": d.msg_id, "svix-timestamp": d.timestamp, "svix-signature": d.signature});
@@ -226,7 +229,8 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("chaos") {
         let result = chaos::Options::parse(&args[1..]).and_then(|options| {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
             runtime.block_on(chaos::run(options))
         });
         if let Err(error) = result {
