@@ -32,9 +32,9 @@ expect_eq "the users table survived every hostile string" "$(q -d "$DB" -c 'SELE
 expect_eq "no proxy log line holds the secret" "$(grep -c 'MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' "$work/proxy.log")" "0"
 if [ "$statements" = on ]; then
     expect_eq "no pg_stat_statements text holds the secret" \
-        "$(q -d "$DB" -c "SELECT count(*) FROM pg_stat_statements WHERE query LIKE '%MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw%'")" "0"
+        "$(q -d "$DB" -c "SELECT count(*) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database() AND s.query LIKE '%MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw%'")" "0"
     expect_eq "... which did record the webhook's statements" \
-        "$(q -d "$DB" -c "SELECT count(*) > 0 FROM pg_stat_statements WHERE query LIKE '%clerk_sync.receive%'")" "t"
+        "$(q -d "$DB" -c "SELECT count(*) > 0 FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database() AND s.query LIKE '%clerk_sync.receive%'")" "t"
 fi
 if [ -n "${SERVER_LOG:-}" ]; then
     expect_eq "nothing the server logged during the catalogue holds the secret" \

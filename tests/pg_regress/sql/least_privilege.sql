@@ -20,7 +20,10 @@ CREATE ROLE clerk_lp_proxy NOLOGIN;
 CREATE ROLE clerk_lp_anon NOLOGIN;
 GRANT CREATE ON SCHEMA public TO clerk_lp_app;
 CREATE EXTENSION clerk_sync;
-SELECT clerk_sync.add_secret('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw') IS NOT NULL AS secret_added;
+-- The test secret, kept out of DDL text (pg_stat_statements keeps utility statements verbatim).
+CREATE TEMP TABLE test_secret (secret text);
+INSERT INTO test_secret VALUES ('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+SELECT clerk_sync.add_secret(secret) IS NOT NULL AS secret_added FROM test_secret;
 GRANT USAGE ON SCHEMA clerk_sync TO clerk_lp_proxy;
 GRANT EXECUTE ON FUNCTION clerk_sync.receive(jsonb, text) TO clerk_lp_proxy;
 SELECT clerk_sync.expose_webhook('api', 'clerk_lp_anon');
@@ -60,7 +63,7 @@ RESET ROLE;
 CREATE FUNCTION pg_temp.signed(msg_id text, body text) RETURNS jsonb LANGUAGE sql AS $$
     SELECT jsonb_build_object('svix-id', msg_id,
         'svix-timestamp', extract(epoch FROM now())::bigint::text,
-        'svix-signature', clerk_sync.clerk_sign('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', msg_id,
+        'svix-signature', clerk_sync.clerk_sign((SELECT secret FROM pg_temp.test_secret), msg_id,
                                                extract(epoch FROM now())::bigint, body))
 $$;
 -- A Clerk user.created body for user `id`.
@@ -94,17 +97,43 @@ BEGIN
     RESET ROLE;
     RETURN concat_ws(' ', current_setting('response.status'), answer ->> 'outcome', answer ->> 'error_code');
 END $$;
+-- One delivery of a new user through each way in: receive as the proxy's role, webhook as
+-- PostgREST's anon role, then clerk_apply, replay (of the first, when it failed) and backfill as
+-- this superuser. Errors are shown as SQLSTATE and message.
+CREATE FUNCTION pg_temp.every_way_in(prefix text) RETURNS TABLE (way text, answer text) LANGUAGE plpgsql AS $$
+BEGIN
+    way := 'receive';
+    answer := pg_temp.deliver_as_proxy('msg_' || prefix || '1', pg_temp.created('user_' || prefix || '1'));
+    RETURN NEXT;
+    way := 'webhook';
+    answer := pg_temp.deliver_as_postgrest('msg_' || prefix || '2', pg_temp.created('user_' || prefix || '2'));
+    RETURN NEXT;
+    way := 'clerk_apply';
+    BEGIN
+        answer := clerk_sync.clerk_apply(pg_temp.created('user_' || prefix || '3')::jsonb);
+    EXCEPTION WHEN OTHERS THEN
+        answer := SQLSTATE || ': ' || SQLERRM;
+    END;
+    RETURN NEXT;
+    way := 'replay';
+    answer := clerk_sync.replay('msg_' || prefix || '1');
+    RETURN NEXT;
+    way := 'backfill';
+    BEGIN
+        SELECT string_agg(b.outcome || ' ' || b.users, ', ') INTO answer
+        FROM clerk_sync.backfill(jsonb_build_array(pg_temp.created('user_' || prefix || '4')::jsonb -> 'data')) b;
+    EXCEPTION WHEN OTHERS THEN
+        answer := SQLSTATE || ': ' || SQLERRM;
+    END;
+    RETURN NEXT;
+END $$;
 CREATE VIEW pg_temp.app_is_superuser AS SELECT rolsuper AS app_is_superuser FROM pg_roles WHERE rolname = 'clerk_lp_app';
 
 -- 1. A trigger.
 SET ROLE clerk_lp_app;
 CREATE TRIGGER escalate BEFORE INSERT OR UPDATE ON "User" FOR EACH ROW EXECUTE FUNCTION public.escalate_trigger();
 RESET ROLE;
-SELECT pg_temp.deliver_as_proxy('msg_t1', pg_temp.created('user_t1')) AS receive;
-SELECT pg_temp.deliver_as_postgrest('msg_t2', pg_temp.created('user_t2')) AS webhook;
-SELECT clerk_sync.clerk_apply(pg_temp.created('user_t3')::jsonb);
-SELECT clerk_sync.replay('msg_t1');
-SELECT * FROM clerk_sync.backfill(jsonb_build_array(pg_temp.created('user_t4')::jsonb -> 'data'));
+SELECT * FROM pg_temp.every_way_in('t');
 SELECT * FROM pg_temp.app_is_superuser;
 SELECT msg_id, outcome, error_code FROM clerk_sync.inbox ORDER BY msg_id;
 SET ROLE clerk_lp_app;
@@ -131,11 +160,7 @@ RESET ROLE;
 SET ROLE clerk_lp_app;
 ALTER TABLE "User" ADD COLUMN note boolean DEFAULT public.escalate('default', 'a new row');
 RESET ROLE;
-SELECT pg_temp.deliver_as_proxy('msg_d1', pg_temp.created('user_d1')) AS receive;
-SELECT pg_temp.deliver_as_postgrest('msg_d2', pg_temp.created('user_d2')) AS webhook;
-SELECT clerk_sync.clerk_apply(pg_temp.created('user_d3')::jsonb);
-SELECT clerk_sync.replay('msg_d1');
-SELECT * FROM clerk_sync.backfill(jsonb_build_array(pg_temp.created('user_d4')::jsonb -> 'data'));
+SELECT * FROM pg_temp.every_way_in('d');
 SELECT * FROM pg_temp.app_is_superuser;
 SET ROLE clerk_lp_app;
 ALTER TABLE "User" DROP COLUMN note;
@@ -145,11 +170,7 @@ RESET ROLE;
 SET ROLE clerk_lp_app;
 ALTER TABLE "User" ADD CONSTRAINT escalate CHECK (public.escalate('check', "clerkUserId")) NOT VALID;
 RESET ROLE;
-SELECT pg_temp.deliver_as_proxy('msg_c1', pg_temp.created('user_c1')) AS receive;
-SELECT pg_temp.deliver_as_postgrest('msg_c2', pg_temp.created('user_c2')) AS webhook;
-SELECT clerk_sync.clerk_apply(pg_temp.created('user_c3')::jsonb);
-SELECT clerk_sync.replay('msg_c1');
-SELECT * FROM clerk_sync.backfill(jsonb_build_array(pg_temp.created('user_c4')::jsonb -> 'data'));
+SELECT * FROM pg_temp.every_way_in('c');
 SELECT * FROM pg_temp.app_is_superuser;
 SET ROLE clerk_lp_app;
 ALTER TABLE "User" DROP CONSTRAINT escalate;
@@ -169,14 +190,41 @@ BEGIN
 END $$;
 CREATE TRIGGER stamp BEFORE INSERT OR UPDATE ON "User" FOR EACH ROW EXECUTE FUNCTION public.stamp();
 RESET ROLE;
-SELECT pg_temp.deliver_as_proxy('msg_b1', pg_temp.created('user_b1')) AS receive;
-SELECT pg_temp.deliver_as_postgrest('msg_b2', pg_temp.created('user_b2')) AS webhook;
 SET search_path = public, pg_temp;
-SELECT clerk_sync.clerk_apply(pg_temp.created('user_b3')::jsonb);
+SELECT * FROM pg_temp.every_way_in('b');
 SHOW search_path;
-SELECT * FROM clerk_sync.backfill(jsonb_build_array(pg_temp.created('user_b4')::jsonb -> 'data'));
 SELECT "clerkUserId", "stampedBy", "source", "firstName" FROM "User" ORDER BY 1;
 SELECT * FROM audit ORDER BY 1;
+
+-- 4b. App code that changes search_path and plants an operator, hoping that clerk_sync's own
+-- next statement (releasing a renamed user's old username, run as the extension's owner) resolves
+-- `<>` to it. The owner's context ends with its settings undone, so it never does.
+SET ROLE clerk_lp_app;
+CREATE FUNCTION public.hijack_ne(a text, b text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        ALTER ROLE clerk_lp_app SUPERUSER;
+    EXCEPTION WHEN insufficient_privilege THEN
+        NULL;
+    END;
+    RETURN a OPERATOR(pg_catalog.<>) b;
+END $$;
+CREATE OPERATOR public.<> (LEFTARG = text, RIGHTARG = text, FUNCTION = public.hijack_ne);
+CREATE FUNCTION public.plant_search_path() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('search_path', 'public, pg_catalog', false);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER plant BEFORE UPDATE ON "User" FOR EACH ROW EXECUTE FUNCTION public.plant_search_path();
+RESET ROLE;
+SELECT clerk_sync.clerk_apply(jsonb_set(jsonb_set(pg_temp.created('user_b3')::jsonb,
+       '{data,updated_at}', '1767225800000'), '{data,username}', '"renamed_b3"'));
+SELECT * FROM pg_temp.app_is_superuser;
+SELECT "clerkUserId", username FROM "User" WHERE "clerkUserId" = 'user_b3';
+SET ROLE clerk_lp_app;
+DROP TRIGGER plant ON "User";
+DROP OPERATOR public.<> (text, text);
+RESET ROLE;
 
 -- 5. The owner lacks a right the write needs: 42501, kept as failed, applied once granted.
 REVOKE UPDATE ON "User" FROM clerk_lp_app;
