@@ -1,14 +1,22 @@
 -- clerk_sync 0.1.1 → 0.2.0: least privilege.
 -- Released upgrade scripts are never edited; the next release gets a script of its own.
--- The library now writes app tables as their owner in a security-restricted operation (no SQL
--- object changes for that); here, every function whose body is resolved when it runs pins its
--- search_path, and expose_webhook refuses a function another role owns.
+-- The library now writes app tables as their owner in a security-restricted operation, and
+-- decides every event in one engine (no SQL object changes for those); here, every function whose
+-- body is resolved when it runs pins its search_path, erasure moves into the library, and
+-- expose_webhook refuses a function another role owns.
 
 ALTER FUNCTION clerk_sync.clerk_apply(jsonb) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION clerk_sync.backfill(jsonb) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION clerk_sync.replay(text) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION clerk_sync.ingest(text, jsonb) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION clerk_sync.replay_each(text[]) SET search_path = pg_catalog, pg_temp;
+
+-- Erasure moved into the library, beside the rest of the inbox's writes from Rust.
+CREATE OR REPLACE FUNCTION clerk_sync.redact_user_payloads(user_id text) RETURNS bigint
+VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'redact_user_payloads_wrapper';
 
 -- Publishes the webhook in PostgREST's API schema as <api_schema>.<function_name>(json) and
 -- lets anon_role call it (and nothing else of clerk_sync). Returns the path to append to the

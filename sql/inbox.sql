@@ -1,8 +1,8 @@
 -- The inbox: every verified delivery, keyed by its svix-id, with what became of it.
 -- PL/pgSQL bodies are resolved when they run, so each pins its search_path; SQL-standard bodies
 -- (BEGIN ATOMIC, RETURN) are resolved once, at CREATE.
--- ingest() records and applies one delivery; replay*() apply stored ones again; prune() and
--- redact_user_payloads() keep what is stored small and free of deleted users' personal data.
+-- ingest() records and applies one delivery; replay*() apply stored ones again; prune() keeps
+-- what is stored small (erasure, redact_user_payloads(), is in src/inbox.rs).
 
 CREATE TABLE clerk_sync.inbox (
     msg_id      text COLLATE "C" PRIMARY KEY,
@@ -42,31 +42,6 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE
     WHEN payload ->> 'type' LIKE 'user.%' THEN payload -> 'data' ->> 'id'
     ELSE payload -> 'data' ->> 'user_id'
-END;
-
--- Erasure: replaces the stored payloads of one user by what ordering needs (type, timestamp,
--- ids, updated_at), dropping names, emails, phone numbers, IP addresses and user agents.
-CREATE FUNCTION clerk_sync.redact_user_payloads(user_id text) RETURNS bigint
-LANGUAGE sql VOLATILE
-BEGIN ATOMIC
-    WITH redacted AS (
-        UPDATE clerk_sync.inbox i
-        SET payload = pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
-                'type', i.payload -> 'type',
-                'object', i.payload -> 'object',
-                'timestamp', i.payload -> 'timestamp',
-                'data', pg_catalog.jsonb_build_object(
-                    'id', i.payload -> 'data' -> 'id',
-                    'user_id', i.payload -> 'data' -> 'user_id',
-                    'updated_at', i.payload -> 'data' -> 'updated_at',
-                    'redacted', true))),
-            raw_body = NULL,
-            last_error = NULL,
-            redacted_at = pg_catalog.now()
-        WHERE i.user_id = redact_user_payloads.user_id AND i.redacted_at IS NULL
-        RETURNING 1
-    )
-    SELECT pg_catalog.count(*) FROM redacted;
 END;
 
 -- Applies the stored payload of one delivery again and records the outcome. A failure is

@@ -1,110 +1,35 @@
 //! `clerk_apply(event)` and `backfill(users)`: Clerk users into the configured table,
-//! idempotent and order-safe (see `user_state`).
+//! idempotent and order-safe. What an event does is decided in `clerk_sync_core::engine`.
 //!
 //! Outcome words: `created`, `updated` (row written), `deleted` (row removed or soft-deleted, or
 //! a tombstone recorded for a user never seen), `stale` (older than what the table reflects, or
 //! the user is deleted: nothing changed), `ignored` (an event type that is not applied).
 
+use clerk_sync_core::engine::{self, EngineError, Outcome};
 use clerk_sync_core::event::EVENT_FIELDS;
-use clerk_sync_core::username::placeholder_email;
-use clerk_sync_core::{parse_event, ClerkEvent, DeleteMode, PayloadError, Settings, UserRecord};
+use clerk_sync_core::{parse_event, PayloadError, UserRecord};
 use pgrx::prelude::*;
 use serde_json::Value;
 
 use crate::config;
 use crate::error::{ClerkSyncError, OrReport};
 use crate::jsonb::RawJsonb;
-use crate::target::{self, UserRow, Written};
-use crate::user_state;
-use crate::usernames;
+use crate::store::SpiStore;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Created,
-    Updated,
-    Deleted,
-    Stale,
-    Ignored,
-}
-
-impl Outcome {
-    pub fn word(self) -> &'static str {
-        match self {
-            Outcome::Created => "created",
-            Outcome::Updated => "updated",
-            Outcome::Deleted => "deleted",
-            Outcome::Stale => "stale",
-            Outcome::Ignored => "ignored",
+impl From<EngineError<ClerkSyncError>> for ClerkSyncError {
+    fn from(error: EngineError<ClerkSyncError>) -> Self {
+        match error {
+            EngineError::UsernameExhausted(base) => ClerkSyncError::UsernameExhausted(base),
+            EngineError::Store(error) => error,
         }
     }
 }
 
-fn redact_if_configured(settings: &Settings, clerk_id: &str) -> Result<(), ClerkSyncError> {
-    if settings.redact_on_delete {
-        Spi::run_with_args("SELECT clerk_sync.redact_user_payloads($1)", &[clerk_id.into()])?;
-    }
-    Ok(())
-}
-
-fn apply_upsert(settings: &Settings, user: &UserRecord, order_ms: i64) -> Result<Outcome, ClerkSyncError> {
-    let plan = target::plan(&settings.target)?;
-    let first_choice = plan.has_username.then(|| usernames::first_choice(user));
-    let Some(moved) = user_state::mark(&user.clerk_id, order_ms, first_choice.as_deref())? else {
-        if user_state::is_deleted(&user.clerk_id)? {
-            redact_if_configured(settings, &user.clerk_id)?;
-        }
-        return Ok(Outcome::Stale);
-    };
-    let placeholder;
-    let email = match user.email.as_deref() {
-        None if plan.email_required => {
-            placeholder = placeholder_email(&user.clerk_id);
-            Some(placeholder.as_str())
-        }
-        email => email,
-    };
-    let updated_at_ms = user.updated_at_ms.unwrap_or(order_ms);
-    let written = usernames::write_under_unique_name(user, moved.first_claim, moved.first_seen, |username| {
-        let row = UserRow {
-            clerk_id: &user.clerk_id,
-            email,
-            username,
-            first_name: user.first_name.as_deref(),
-            last_name: user.last_name.as_deref(),
-            photo_url: user.image_url.as_deref(),
-            phone_number: user.phone.as_deref(),
-            created_at_ms: user.created_at_ms.unwrap_or(updated_at_ms),
-            updated_at_ms,
-        };
-        Ok(match plan.write(&row, moved.first_seen)? {
-            Written::UsernameInUse => None,
-            written => Some(written),
-        })
-    })?;
-    Ok(if written == Written::Inserted { Outcome::Created } else { Outcome::Updated })
-}
-
-fn apply_delete(settings: &Settings, clerk_id: &str, order_ms: i64) -> Result<Outcome, ClerkSyncError> {
-    let plan = target::plan(&settings.target)?;
-    if !user_state::tombstone(clerk_id, order_ms)? {
-        return Ok(Outcome::Stale);
-    }
-    plan.delete(clerk_id, order_ms)?;
-    if settings.target.delete_mode == DeleteMode::Delete {
-        usernames::release_all(clerk_id)?;
-    }
-    redact_if_configured(settings, clerk_id)?;
-    Ok(Outcome::Deleted)
-}
-
+/// Applies one parsed Clerk event with the configured target and settings.
 pub fn apply_event(event: &Value) -> Result<Outcome, ClerkSyncError> {
     let parsed = parse_event(event)?;
-    let settings = config::settings()?;
-    match parsed {
-        ClerkEvent::Other { .. } => Ok(Outcome::Ignored),
-        ClerkEvent::Upsert { user, order_ms } => apply_upsert(&settings, &user, order_ms),
-        ClerkEvent::Delete { user_id, order_ms } => apply_delete(&settings, &user_id, order_ms),
-    }
+    let mut store = SpiStore::new(config::settings()?);
+    Ok(engine::apply(&mut store, &parsed)?)
 }
 
 /// Applies one Clerk event (the parsed webhook body) and returns the outcome word.
@@ -115,11 +40,11 @@ fn clerk_apply(event: Option<RawJsonb>) -> &'static str {
     apply_event(&event.to_value(&EVENT_FIELDS)).or_report().word()
 }
 
-fn backfill_one(settings: &Settings, user: &Value) -> Result<Outcome, ClerkSyncError> {
+fn backfill_one(store: &mut SpiStore, user: &Value) -> Result<Outcome, ClerkSyncError> {
     let object = user.as_object().ok_or(PayloadError::NotAnObject)?;
     let record = UserRecord::from_clerk(object)?;
     let order_ms = record.updated_at_ms.ok_or(PayloadError::MissingTime)?;
-    apply_upsert(settings, &record, order_ms)
+    Ok(engine::upsert(store, &record, order_ms)?)
 }
 
 /// Imports users who existed before the webhook: a JSON array of Clerk user objects (the shape
@@ -137,10 +62,10 @@ fn backfill(users: Option<pgrx::JsonB>) -> TableIterator<'static, (name!(outcome
         }
         _ => ClerkSyncError::from(PayloadError::NotAnObject).report(),
     };
-    let settings = config::settings().or_report();
+    let mut store = SpiStore::new(config::settings().or_report());
     let mut counts: Vec<(Outcome, i64)> = Vec::new();
     for (index, user) in list.iter().enumerate() {
-        let outcome = backfill_one(&settings, user)
+        let outcome = backfill_one(&mut store, user)
             .map_err(|e| ClerkSyncError::Backfill { index, source: Box::new(e) })
             .or_report();
         match counts.iter_mut().find(|(o, _)| *o == outcome) {

@@ -1,8 +1,43 @@
-//! The inbox lives in `sql/inbox.sql` (table, `ingest`, `replay*`, `prune`,
-//! `redact_user_payloads`); this module holds its tests.
+//! `clerk_sync.inbox`: the table and `ingest`, `replay*`, `prune` are in `sql/inbox.sql`; the
+//! erasure of a deleted user's stored payloads is here.
 
-#[cfg(any(test, feature = "pg_test"))]
 use pgrx::prelude::*;
+
+use crate::error::{ClerkSyncError, OrReport};
+use crate::statements::{Statement, TEXT};
+
+thread_local! {
+    /// Replaces the stored payloads of user $1 by what ordering needs (type, timestamp, ids,
+    /// updated_at), dropping names, emails, phone numbers, IP addresses and user agents.
+    static REDACT: Statement = const { Statement::new(
+        "UPDATE clerk_sync.inbox i \
+         SET payload = pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object( \
+                 'type', i.payload -> 'type', \
+                 'object', i.payload -> 'object', \
+                 'timestamp', i.payload -> 'timestamp', \
+                 'data', pg_catalog.jsonb_build_object( \
+                     'id', i.payload -> 'data' -> 'id', \
+                     'user_id', i.payload -> 'data' -> 'user_id', \
+                     'updated_at', i.payload -> 'data' -> 'updated_at', \
+                     'redacted', true))), \
+             raw_body = NULL, last_error = NULL, redacted_at = pg_catalog.now() \
+         WHERE i.user_id = $1 AND i.redacted_at IS NULL \
+         RETURNING 1",
+        &[TEXT],
+    ) };
+}
+
+/// Erasure of user `user_id`'s stored payloads; how many were redacted.
+pub fn redact(user_id: &str) -> Result<i64, ClerkSyncError> {
+    REDACT.with(|s| s.execute(&[user_id.into()], |rows| Ok(rows.len() as i64)))
+}
+
+/// Erasure: keeps only type, times and ids of that user's stored payloads.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn redact_user_payloads(user_id: Option<&str>) -> i64 {
+    redact(user_id.ok_or(ClerkSyncError::NullArgument("user_id")).or_report()).or_report()
+}
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]

@@ -12,6 +12,7 @@ mod jsonb;
 mod secrets;
 mod settings;
 mod statements;
+mod store;
 mod table_owner;
 mod target;
 #[cfg(any(test, feature = "pg_test"))]

@@ -9,6 +9,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use clerk_sync_core::engine::{UserRow, Written};
 use clerk_sync_core::settings::Target;
 use clerk_sync_core::target_sql::{self, ColumnInfo, ColumnKind, TargetError};
 use pgrx::datum::DatumWithOid;
@@ -30,15 +31,6 @@ pub struct TargetPlan {
     pub has_username: bool,
 }
 
-/// What writing a user's row did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Written {
-    Inserted,
-    Updated,
-    /// Nothing: another row (one the app wrote itself) has the username.
-    UsernameInUse,
-}
-
 thread_local! {
     static PLAN: RefCell<Option<Rc<TargetPlan>>> = const { RefCell::new(None) };
 }
@@ -55,40 +47,26 @@ pub fn invalidate(relid: pg_sys::Oid, config_changed: bool) {
 }
 
 /// The values of one user, in the parameter order of `target_sql`.
-pub struct UserRow<'a> {
-    pub clerk_id: &'a str,
-    pub email: Option<&'a str>,
-    pub username: Option<&'a str>,
-    pub first_name: Option<&'a str>,
-    pub last_name: Option<&'a str>,
-    pub photo_url: Option<&'a str>,
-    pub phone_number: Option<&'a str>,
-    pub created_at_ms: i64,
-    pub updated_at_ms: i64,
-}
-
-impl UserRow<'_> {
-    fn args(&self) -> [DatumWithOid<'static>; 9] {
-        let text = |v: Option<&str>| -> DatumWithOid<'static> { v.map(str::to_owned).into() };
-        [
-            self.clerk_id.to_owned().into(),
-            text(self.email),
-            text(self.username),
-            text(self.first_name),
-            text(self.last_name),
-            text(self.photo_url),
-            text(self.phone_number),
-            self.created_at_ms.into(),
-            self.updated_at_ms.into(),
-        ]
-    }
+fn user_row_args(row: &UserRow) -> [DatumWithOid<'static>; 9] {
+    let text = |v: Option<&str>| -> DatumWithOid<'static> { v.map(str::to_owned).into() };
+    [
+        row.clerk_id.to_owned().into(),
+        text(row.email),
+        text(row.username),
+        text(row.first_name),
+        text(row.last_name),
+        text(row.photo_url),
+        text(row.phone_number),
+        row.created_at_ms.into(),
+        row.updated_at_ms.into(),
+    ]
 }
 
 const USER_ROW_TYPES: [pg_sys::Oid; 9] = [TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT8, INT8];
 
 /// Reads the (username in use, inserted) row of `insert_new` and `upsert`.
 fn written(statement: &OwnedPreparedStatement, row: &UserRow) -> Result<Option<Written>, ClerkSyncError> {
-    let (in_use, inserted) = execute(statement, &row.args(), |rows| rows.first().get_two::<bool, bool>())?;
+    let (in_use, inserted) = execute(statement, &user_row_args(row), |rows| rows.first().get_two::<bool, bool>())?;
     Ok(match (in_use, inserted) {
         (Some(true), _) => Some(Written::UsernameInUse),
         (_, Some(true)) => Some(Written::Inserted),

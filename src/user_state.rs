@@ -1,10 +1,13 @@
 //! `clerk_sync.user_state`, the only code that writes it: per-user high-water marks and
 //! tombstones. The mark moves together with the claim of the user's first-choice username, in
-//! one statement (see `usernames` for the claims).
+//! one statement: the one place outside `usernames` that inserts a claim, so that a new user
+//! costs one statement less.
+
+use clerk_sync_core::engine::Moved;
 
 use crate::error::ClerkSyncError;
 use crate::statements::{Statement, INT8, TEXT};
-use crate::usernames::Claim;
+use crate::usernames::claim_from_fresh;
 
 thread_local! {
     /// $1 user, $2 order time (Unix ms), $3 first-choice username or NULL. A row when the mark
@@ -42,14 +45,6 @@ thread_local! {
     ) };
 }
 
-/// The mark moved: the event is newer than anything applied for the user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Moved {
-    pub first_seen: bool,
-    /// The claim of the first-choice username; None when there was none to claim.
-    pub first_claim: Option<Claim>,
-}
-
 /// Moves the user's high-water mark to `order_ms` and claims `first_choice`; None when the event
 /// is stale or the user deleted. Locks the user's state row until commit.
 pub fn mark(clerk_id: &str, order_ms: i64, first_choice: Option<&str>) -> Result<Option<Moved>, ClerkSyncError> {
@@ -61,7 +56,7 @@ pub fn mark(clerk_id: &str, order_ms: i64, first_choice: Option<&str>) -> Result
             };
             let first_seen = row.get::<bool>(1)?.unwrap_or(false);
             let fresh = row.get::<bool>(2)?;
-            let first_claim = first_choice.map(|_| Claim::from_fresh(fresh));
+            let first_claim = first_choice.map(|_| claim_from_fresh(fresh));
             Ok(Some(Moved { first_seen, first_claim }))
         })
     })

@@ -1,0 +1,230 @@
+//! What an event does. Every decision about applying a Clerk event lives here: stale or newer,
+//! first seen, tombstone, username choice, placeholder email, redaction, the outcome word. The
+//! engine reads and writes state only through [`Store`]; the extension implements it over SPI
+//! (one module per table), the tests below over memory.
+
+use crate::event::ClerkEvent;
+use crate::settings::DeleteMode;
+use crate::user::UserRecord;
+use crate::username::{base_username, candidate, placeholder_email, MAX_SUFFIX_ATTEMPTS};
+
+/// What applying an event did; `word()` is what `clerk_apply` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// A row was inserted.
+    Created,
+    /// A row was updated in place.
+    Updated,
+    /// The row was removed or soft-deleted, or a tombstone recorded for a user never seen.
+    Deleted,
+    /// Older than what the table reflects, or the user is deleted: nothing changed.
+    Stale,
+    /// An event type that is not applied.
+    Ignored,
+}
+
+impl Outcome {
+    pub fn word(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Updated => "updated",
+            Outcome::Deleted => "deleted",
+            Outcome::Stale => "stale",
+            Outcome::Ignored => "ignored",
+        }
+    }
+}
+
+/// What the target table and the settings ask of the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// A username column is mapped: usernames are chosen, unique, and claimed.
+    pub has_username: bool,
+    /// The email column is NOT NULL: a user without email gets a placeholder.
+    pub email_required: bool,
+    pub delete_mode: DeleteMode,
+    /// Erasure: a deleted user's stored payloads lose their personal data.
+    pub redact_on_delete: bool,
+}
+
+/// What claiming a username found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The user holds it from now on.
+    New,
+    /// The user held it already.
+    Kept,
+    /// Another user's claim holds it.
+    Taken,
+}
+
+/// The user's high-water mark moved: the event is newer than anything applied for the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moved {
+    pub first_seen: bool,
+    /// The claim of the first-choice username; None when none was asked for.
+    pub first_claim: Option<Claim>,
+}
+
+/// The values of one user's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow<'a> {
+    pub clerk_id: &'a str,
+    pub email: Option<&'a str>,
+    pub username: Option<&'a str>,
+    pub first_name: Option<&'a str>,
+    pub last_name: Option<&'a str>,
+    pub photo_url: Option<&'a str>,
+    pub phone_number: Option<&'a str>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// What writing a user's row did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Inserted,
+    Updated,
+    /// Nothing: another row (one the app wrote itself) has the username.
+    UsernameInUse,
+}
+
+/// Which of a user's username claims to give up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release<'a> {
+    /// This one.
+    Only(&'a str),
+    /// Every one but this.
+    AllBut(&'a str),
+    All,
+}
+
+/// The state the engine works on. Each method is one step that the extension runs as one
+/// statement on one table.
+pub trait Store {
+    type Error;
+
+    /// What the target and the settings ask; asked only for events that touch the target.
+    fn policy(&mut self) -> Result<Policy, Self::Error>;
+
+    /// Moves the user's high-water mark to `order_ms` and claims `first_choice` for the user;
+    /// None when the event is not newer than the mark or the user is deleted. Holds the user
+    /// (no other session applies an event for the user) until the transaction ends.
+    fn mark(&mut self, clerk_id: &str, order_ms: i64, first_choice: Option<&str>)
+        -> Result<Option<Moved>, Self::Error>;
+    /// Records the deletion as a tombstone (and holds the user); false when already deleted.
+    fn tombstone(&mut self, clerk_id: &str, deleted_at_ms: i64) -> Result<bool, Self::Error>;
+    fn is_deleted(&mut self, clerk_id: &str) -> Result<bool, Self::Error>;
+    fn claim(&mut self, username: &str, clerk_id: &str) -> Result<Claim, Self::Error>;
+    fn release(&mut self, clerk_id: &str, which: Release<'_>) -> Result<(), Self::Error>;
+    /// Inserts the row, or updates it in place when one has its Clerk id; writes nothing when
+    /// another row has its username. `first_seen` tries the insert first.
+    fn write_user(&mut self, row: &UserRow<'_>, first_seen: bool) -> Result<Written, Self::Error>;
+    /// Deletes (or soft-deletes) the user's row, if there is one.
+    fn delete_user(&mut self, clerk_id: &str, deleted_at_ms: i64) -> Result<(), Self::Error>;
+    /// Erasure of the user's stored payloads.
+    fn redact_payloads(&mut self, clerk_id: &str) -> Result<(), Self::Error>;
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError<E> {
+    #[error("every candidate username derived from \"{0}\" is taken")]
+    UsernameExhausted(String),
+    #[error(transparent)]
+    Store(#[from] E),
+}
+
+/// Applies one parsed event.
+pub fn apply<S: Store>(store: &mut S, event: &ClerkEvent) -> Result<Outcome, EngineError<S::Error>> {
+    match event {
+        ClerkEvent::Other { .. } => Ok(Outcome::Ignored),
+        ClerkEvent::Upsert { user, order_ms } => upsert(store, user, *order_ms),
+        ClerkEvent::Delete { user_id, order_ms } => delete(store, user_id, *order_ms),
+    }
+}
+
+/// A user's current state, as `user.created`/`user.updated` or an import carry it.
+pub fn upsert<S: Store>(store: &mut S, user: &UserRecord, order_ms: i64) -> Result<Outcome, EngineError<S::Error>> {
+    let policy = store.policy()?;
+    let base = policy.has_username.then(|| base_username(user));
+    let first_choice = base.as_deref().map(|base| candidate(base, &user.clerk_id, 0));
+    let Some(moved) = store.mark(&user.clerk_id, order_ms, first_choice.as_deref())? else {
+        // A late event for a deleted user may still carry personal data: redact it too.
+        if policy.redact_on_delete && store.is_deleted(&user.clerk_id)? {
+            store.redact_payloads(&user.clerk_id)?;
+        }
+        return Ok(Outcome::Stale);
+    };
+    let placeholder = (user.email.is_none() && policy.email_required).then(|| placeholder_email(&user.clerk_id));
+    let updated_at_ms = user.updated_at_ms.unwrap_or(order_ms);
+    let row = UserRow {
+        clerk_id: &user.clerk_id,
+        email: user.email.as_deref().or(placeholder.as_deref()),
+        username: None,
+        first_name: user.first_name.as_deref(),
+        last_name: user.last_name.as_deref(),
+        photo_url: user.image_url.as_deref(),
+        phone_number: user.phone.as_deref(),
+        created_at_ms: user.created_at_ms.unwrap_or(updated_at_ms),
+        updated_at_ms,
+    };
+    let written = match (base, moved.first_claim) {
+        (Some(base), Some(first_claim)) => {
+            write_under_unique_name(store, user, &base, first_claim, moved.first_seen, |store, name| {
+                store.write_user(&UserRow { username: Some(name), ..row.clone() }, moved.first_seen)
+            })?
+        }
+        _ => store.write_user(&row, moved.first_seen)?,
+    };
+    Ok(if written == Written::Inserted { Outcome::Created } else { Outcome::Updated })
+}
+
+/// Writes under the first name the user can have: the first choice (claimed as `first_claim` by
+/// `mark`), else the first suffixed candidate that neither another user's claim nor a row the app
+/// wrote itself holds. Once the user moves to a name, its other claims go.
+fn write_under_unique_name<S: Store>(
+    store: &mut S,
+    user: &UserRecord,
+    base: &str,
+    first_claim: Claim,
+    first_seen: bool,
+    mut write: impl FnMut(&mut S, &str) -> Result<Written, S::Error>,
+) -> Result<Written, EngineError<S::Error>> {
+    let mut claimed = first_claim;
+    for attempt in 0..=MAX_SUFFIX_ATTEMPTS {
+        let name = candidate(base, &user.clerk_id, attempt);
+        if attempt > 0 {
+            claimed = store.claim(&name, &user.clerk_id)?;
+        }
+        if claimed == Claim::Taken {
+            continue;
+        }
+        match write(store, &name)? {
+            Written::UsernameInUse => store.release(&user.clerk_id, Release::Only(&name))?,
+            written => {
+                let unchanged = attempt == 0 && claimed == Claim::Kept;
+                if !first_seen && !unchanged {
+                    store.release(&user.clerk_id, Release::AllBut(&name))?;
+                }
+                return Ok(written);
+            }
+        }
+    }
+    Err(EngineError::UsernameExhausted(base.to_owned()))
+}
+
+/// `user.deleted`: a tombstone that no later or retried event gets past, then the row goes.
+pub fn delete<S: Store>(store: &mut S, clerk_id: &str, order_ms: i64) -> Result<Outcome, EngineError<S::Error>> {
+    let policy = store.policy()?;
+    if !store.tombstone(clerk_id, order_ms)? {
+        return Ok(Outcome::Stale);
+    }
+    store.delete_user(clerk_id, order_ms)?;
+    if policy.delete_mode == DeleteMode::Delete && policy.has_username {
+        store.release(clerk_id, Release::All)?;
+    }
+    if policy.redact_on_delete {
+        store.redact_payloads(clerk_id)?;
+    }
+    Ok(Outcome::Deleted)
+}

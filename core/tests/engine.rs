@@ -1,0 +1,340 @@
+//! The engine against an in-memory store: examples, and the property that any order and any
+//! duplication of a set of events ends in the newest state, deleted stays deleted, and usernames
+//! stay unique.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::convert::Infallible;
+
+use clerk_sync_core::engine::{self, Claim, Moved, Outcome, Policy, Release, Store, UserRow, Written};
+use clerk_sync_core::username::{base_username, candidate, MAX_SUFFIX_ATTEMPTS};
+use clerk_sync_core::{ClerkEvent, DeleteMode, UserRecord};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Row {
+    email: Option<String>,
+    username: Option<String>,
+    first_name: Option<String>,
+    updated_at_ms: i64,
+    deleted: bool,
+}
+
+/// The tables, as maps: what the SQL statements do, one method each.
+struct Memory {
+    /// clerk id → (high-water mark, deleted at)
+    state: HashMap<String, (i64, Option<i64>)>,
+    /// username → clerk id
+    claims: HashMap<String, String>,
+    /// clerk id → row
+    rows: BTreeMap<String, Row>,
+    /// usernames of rows the app wrote itself (no Clerk id)
+    app_usernames: HashSet<String>,
+    redacted: HashSet<String>,
+    soft_delete: bool,
+    policy: Policy,
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Memory {
+            state: HashMap::new(),
+            claims: HashMap::new(),
+            rows: BTreeMap::new(),
+            app_usernames: HashSet::new(),
+            redacted: HashSet::new(),
+            soft_delete: false,
+            policy: POLICY,
+        }
+    }
+}
+
+impl Memory {
+    fn claim_name(&mut self, username: &str, clerk_id: &str) -> Claim {
+        match self.claims.get(username) {
+            None => {
+                self.claims.insert(username.to_owned(), clerk_id.to_owned());
+                Claim::New
+            }
+            Some(owner) if owner == clerk_id => Claim::Kept,
+            Some(_) => Claim::Taken,
+        }
+    }
+}
+
+impl Store for Memory {
+    type Error = Infallible;
+
+    fn policy(&mut self) -> Result<Policy, Infallible> {
+        Ok(self.policy)
+    }
+
+    fn mark(&mut self, clerk_id: &str, order_ms: i64, first_choice: Option<&str>) -> Result<Option<Moved>, Infallible> {
+        let first_seen = match self.state.get(clerk_id) {
+            Some((_, Some(_))) => return Ok(None),
+            Some((mark, None)) if *mark >= order_ms => return Ok(None),
+            Some(_) => false,
+            None => true,
+        };
+        self.state.insert(clerk_id.to_owned(), (order_ms, None));
+        let first_claim = first_choice.map(|name| self.claim_name(name, clerk_id));
+        Ok(Some(Moved { first_seen, first_claim }))
+    }
+
+    fn tombstone(&mut self, clerk_id: &str, deleted_at_ms: i64) -> Result<bool, Infallible> {
+        match self.state.get_mut(clerk_id) {
+            Some((_, Some(_))) => Ok(false),
+            Some((mark, deleted)) => {
+                *mark = (*mark).max(deleted_at_ms);
+                *deleted = Some(deleted_at_ms);
+                Ok(true)
+            }
+            None => {
+                self.state.insert(clerk_id.to_owned(), (deleted_at_ms, Some(deleted_at_ms)));
+                Ok(true)
+            }
+        }
+    }
+
+    fn is_deleted(&mut self, clerk_id: &str) -> Result<bool, Infallible> {
+        Ok(matches!(self.state.get(clerk_id), Some((_, Some(_)))))
+    }
+
+    fn claim(&mut self, username: &str, clerk_id: &str) -> Result<Claim, Infallible> {
+        Ok(self.claim_name(username, clerk_id))
+    }
+
+    fn release(&mut self, clerk_id: &str, which: Release<'_>) -> Result<(), Infallible> {
+        self.claims.retain(|name, owner| {
+            owner != clerk_id
+                || match which {
+                    Release::Only(one) => name != one,
+                    Release::AllBut(kept) => name == kept,
+                    Release::All => false,
+                }
+        });
+        Ok(())
+    }
+
+    fn write_user(&mut self, row: &UserRow<'_>, _first_seen: bool) -> Result<Written, Infallible> {
+        if let Some(name) = row.username {
+            let held_by_other = self.app_usernames.contains(name)
+                || self.rows.iter().any(|(id, r)| id != row.clerk_id && r.username.as_deref() == Some(name));
+            if held_by_other {
+                return Ok(Written::UsernameInUse);
+            }
+        }
+        let new = Row {
+            email: row.email.map(Into::into),
+            username: row.username.map(Into::into),
+            first_name: row.first_name.map(Into::into),
+            updated_at_ms: row.updated_at_ms,
+            deleted: false,
+        };
+        Ok(match self.rows.insert(row.clerk_id.to_owned(), new) {
+            None => Written::Inserted,
+            Some(_) => Written::Updated,
+        })
+    }
+
+    fn delete_user(&mut self, clerk_id: &str, _deleted_at_ms: i64) -> Result<(), Infallible> {
+        if self.soft_delete {
+            if let Some(row) = self.rows.get_mut(clerk_id) {
+                row.deleted = true;
+            }
+        } else {
+            self.rows.remove(clerk_id);
+        }
+        Ok(())
+    }
+
+    fn redact_payloads(&mut self, clerk_id: &str) -> Result<(), Infallible> {
+        self.redacted.insert(clerk_id.to_owned());
+        Ok(())
+    }
+}
+
+const POLICY: Policy =
+    Policy { has_username: true, email_required: true, delete_mode: DeleteMode::Delete, redact_on_delete: true };
+
+fn user(id: &str, username: Option<&str>, email: Option<&str>, first_name: &str, updated_at_ms: i64) -> UserRecord {
+    UserRecord {
+        clerk_id: id.into(),
+        email: email.map(Into::into),
+        username: username.map(Into::into),
+        first_name: Some(first_name.into()),
+        updated_at_ms: Some(updated_at_ms),
+        ..UserRecord::default()
+    }
+}
+
+fn upsert(user: UserRecord) -> ClerkEvent {
+    let order_ms = user.updated_at_ms.unwrap();
+    ClerkEvent::Upsert { user, order_ms }
+}
+
+fn apply(store: &mut Memory, event: &ClerkEvent) -> &'static str {
+    engine::apply(store, event).unwrap().word()
+}
+
+#[test]
+fn created_updated_deleted_and_what_comes_late() {
+    let mut m = Memory::default();
+    let created = upsert(user("user_a", Some("jane"), Some("jane@example.com"), "Jane", 10));
+    let updated = upsert(user("user_a", Some("jane"), Some("jane@example.com"), "Janet", 20));
+    let deleted = ClerkEvent::Delete { user_id: "user_a".into(), order_ms: 30 };
+    assert_eq!(apply(&mut m, &updated), "created", "an update for an unseen user creates it");
+    assert_eq!(apply(&mut m, &created), "stale");
+    assert_eq!(m.rows["user_a"].first_name.as_deref(), Some("Janet"));
+    assert_eq!(apply(&mut m, &deleted), "deleted");
+    assert_eq!(apply(&mut m, &deleted), "stale");
+    let newer = upsert(user("user_a", Some("jane"), Some("jane@example.com"), "Back", 40));
+    assert_eq!(apply(&mut m, &newer), "stale", "never resurrected");
+    assert!(m.rows.is_empty());
+    assert!(m.claims.is_empty(), "a deleted user's name is free again");
+    assert!(m.redacted.contains("user_a"));
+    assert_eq!(apply(&mut m, &ClerkEvent::Other { event_type: "session.created".into() }), "ignored");
+}
+
+#[test]
+fn no_email_gets_a_placeholder_when_the_column_needs_one() {
+    let mut m = Memory::default();
+    apply(&mut m, &upsert(user("user_p", None, None, "P", 1)));
+    assert_eq!(m.rows["user_p"].email.as_deref(), Some("user_p@no-email.invalid"));
+    assert_eq!(m.rows["user_p"].username.as_deref(), Some("user_p"), "the id, lower-cased");
+    m.policy = Policy { email_required: false, ..POLICY };
+    engine::apply(&mut m, &upsert(user("user_q", None, None, "Q", 1))).unwrap();
+    assert_eq!(m.rows["user_q"].email, None);
+}
+
+#[test]
+fn collisions_get_a_suffix_and_app_rows_are_respected() {
+    let mut m = Memory::default();
+    m.app_usernames.insert("zoe".into());
+    apply(&mut m, &upsert(user("user_z", Some("zoe"), None, "Z", 1)));
+    assert_eq!(m.rows["user_z"].username, Some(candidate("zoe", "user_z", 1)));
+    assert_eq!(m.claims.len(), 1, "the first choice is not kept claimed");
+    apply(&mut m, &upsert(user("user_y", Some("zoe"), None, "Y", 1)));
+    let y = m.rows["user_y"].username.clone().unwrap();
+    assert!(y.starts_with("zoe_") && Some(&y) != m.rows["user_z"].username.as_ref(), "{y}");
+}
+
+#[test]
+fn a_rename_releases_the_old_name() {
+    let mut m = Memory::default();
+    apply(&mut m, &upsert(user("user_a", Some("old"), None, "A", 1)));
+    apply(&mut m, &upsert(user("user_a", Some("new"), None, "A", 2)));
+    assert_eq!(m.claims.keys().collect::<Vec<_>>(), ["new"]);
+    apply(&mut m, &upsert(user("user_b", Some("old"), None, "B", 1)));
+    assert_eq!(m.rows["user_b"].username.as_deref(), Some("old"));
+}
+
+#[test]
+fn every_candidate_taken_is_an_error() {
+    let mut m = Memory::default();
+    for attempt in 0..=MAX_SUFFIX_ATTEMPTS {
+        m.app_usernames.insert(candidate("busy", "user_b", attempt));
+    }
+    let result = engine::apply(&mut m, &upsert(user("user_b", Some("busy"), None, "B", 1)));
+    assert_eq!(result, Err(engine::EngineError::UsernameExhausted("busy".into())));
+}
+
+#[test]
+fn soft_delete_keeps_the_row_and_its_name() {
+    let mut m =
+        Memory { soft_delete: true, policy: Policy { delete_mode: DeleteMode::Soft, ..POLICY }, ..Memory::default() };
+    engine::apply(&mut m, &upsert(user("user_s", Some("sam"), None, "S", 1))).unwrap();
+    let outcome = engine::apply(&mut m, &ClerkEvent::Delete { user_id: "user_s".into(), order_ms: 2 }).unwrap();
+    assert_eq!(outcome, Outcome::Deleted);
+    assert!(m.rows["user_s"].deleted);
+    assert!(m.claims.contains_key("sam"));
+}
+
+/// One user's events: upserts with distinct times, maybe a delete.
+#[derive(Debug, Clone)]
+struct History {
+    id: String,
+    upserts: Vec<(Option<&'static str>, i64, u8)>,
+    delete_at: Option<i64>,
+}
+
+fn history(index: usize) -> impl Strategy<Value = History> {
+    let name = prop::sample::select(vec![None, Some("jane"), Some("joe"), Some("user_a")]);
+    (prop::collection::vec((name, 1..1000i64, any::<u8>()), 1..4), prop::option::of(1..1200i64)).prop_map(
+        move |(mut upserts, delete_at)| {
+            upserts.sort_by_key(|(_, t, _)| *t);
+            upserts.dedup_by_key(|(_, t, _)| *t);
+            History { id: format!("user_{}", (b'a' + index as u8) as char), upserts, delete_at }
+        },
+    )
+}
+
+fn histories() -> impl Strategy<Value = Vec<History>> {
+    (1..5usize).prop_flat_map(|n| (0..n).map(history).collect::<Vec<_>>())
+}
+
+fn events_of(histories: &[History]) -> Vec<ClerkEvent> {
+    let mut events = Vec::new();
+    for h in histories {
+        for (name, at, first) in &h.upserts {
+            events.push(upsert(user(&h.id, *name, None, &format!("n{first}"), *at)));
+        }
+        if let Some(at) = h.delete_at {
+            events.push(ClerkEvent::Delete { user_id: h.id.clone(), order_ms: at });
+        }
+    }
+    events
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn any_order_and_duplication_ends_in_the_newest_state(
+        histories in histories(),
+        order in prop::collection::vec(any::<prop::sample::Index>(), 0..24),
+        seed in any::<u64>(),
+    ) {
+        let events = events_of(&histories);
+        // Every event at least once, in a shuffled order, plus random repeats.
+        let mut sequence: Vec<usize> = (0..events.len()).collect();
+        sequence.extend(order.iter().map(|i| i.index(events.len())));
+        let mut state = seed | 1;
+        for i in (1..sequence.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            sequence.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        let mut m = Memory::default();
+        for &i in &sequence {
+            engine::apply(&mut m, &events[i]).unwrap();
+        }
+
+        for h in &histories {
+            let row = m.rows.get(&h.id);
+            if h.delete_at.is_some() {
+                prop_assert!(row.is_none(), "{} is deleted and stays deleted", h.id);
+                prop_assert!(m.redacted.contains(&h.id));
+                continue;
+            }
+            let (name, at, first) = h.upserts.last().unwrap();
+            let row = row.expect("a user with events and no delete has a row");
+            prop_assert_eq!(row.updated_at_ms, *at);
+            prop_assert_eq!(row.first_name.clone(), Some(format!("n{first}")));
+            let newest = user(&h.id, *name, None, "", *at);
+            let base = base_username(&newest);
+            let got = row.username.clone().unwrap();
+            prop_assert!(
+                (0..=MAX_SUFFIX_ATTEMPTS).any(|k| candidate(&base, &h.id, k) == got),
+                "{} is named {} from base {}", h.id, got, base
+            );
+        }
+        let names: Vec<_> = m.rows.values().filter_map(|r| r.username.clone()).collect();
+        let unique: HashSet<_> = names.iter().collect();
+        prop_assert_eq!(unique.len(), names.len(), "usernames unique: {:?}", names);
+        for (name, owner) in &m.claims {
+            let current = m.rows.get(owner).and_then(|r| r.username.clone());
+            prop_assert_eq!(current.as_ref(), Some(name), "every claim is its owner's current name");
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The engine's storage (`clerk_sync_core::engine::Store`) over SPI: each step is one statement
+//! of the module that owns its table — `user_state`, `usernames`, `target` (the app's table, as
+//! its owner) and `inbox`.
+
+use std::rc::Rc;
+
+use clerk_sync_core::engine::{Claim, Moved, Policy, Release, Store, UserRow, Written};
+use clerk_sync_core::Settings;
+
+use crate::error::ClerkSyncError;
+use crate::target::{self, TargetPlan};
+use crate::{inbox, user_state, usernames};
+
+/// The configured target's statements are prepared on the first step that needs them.
+pub struct SpiStore {
+    settings: Rc<Settings>,
+    target: Option<Rc<TargetPlan>>,
+}
+
+impl SpiStore {
+    pub fn new(settings: Rc<Settings>) -> Self {
+        SpiStore { settings, target: None }
+    }
+
+    fn target(&mut self) -> Result<&TargetPlan, ClerkSyncError> {
+        if self.target.is_none() {
+            self.target = Some(target::plan(&self.settings.target)?);
+        }
+        Ok(self.target.as_deref().expect("set above"))
+    }
+}
+
+impl Store for SpiStore {
+    type Error = ClerkSyncError;
+
+    fn policy(&mut self) -> Result<Policy, Self::Error> {
+        let target = self.target()?;
+        let (has_username, email_required) = (target.has_username, target.email_required);
+        Ok(Policy {
+            has_username,
+            email_required,
+            delete_mode: self.settings.target.delete_mode,
+            redact_on_delete: self.settings.redact_on_delete,
+        })
+    }
+
+    fn mark(
+        &mut self,
+        clerk_id: &str,
+        order_ms: i64,
+        first_choice: Option<&str>,
+    ) -> Result<Option<Moved>, Self::Error> {
+        user_state::mark(clerk_id, order_ms, first_choice)
+    }
+
+    fn tombstone(&mut self, clerk_id: &str, deleted_at_ms: i64) -> Result<bool, Self::Error> {
+        user_state::tombstone(clerk_id, deleted_at_ms)
+    }
+
+    fn is_deleted(&mut self, clerk_id: &str) -> Result<bool, Self::Error> {
+        user_state::is_deleted(clerk_id)
+    }
+
+    fn claim(&mut self, username: &str, clerk_id: &str) -> Result<Claim, Self::Error> {
+        usernames::claim(username, clerk_id)
+    }
+
+    fn release(&mut self, clerk_id: &str, which: Release<'_>) -> Result<(), Self::Error> {
+        usernames::release(clerk_id, which)
+    }
+
+    fn write_user(&mut self, row: &UserRow<'_>, first_seen: bool) -> Result<Written, Self::Error> {
+        self.target()?.write(row, first_seen)
+    }
+
+    fn delete_user(&mut self, clerk_id: &str, deleted_at_ms: i64) -> Result<(), Self::Error> {
+        self.target()?.delete(clerk_id, deleted_at_ms)
+    }
+
+    fn redact_payloads(&mut self, clerk_id: &str) -> Result<(), Self::Error> {
+        inbox::redact(clerk_id).map(|_| ())
+    }
+}
