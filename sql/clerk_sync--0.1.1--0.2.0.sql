@@ -1,22 +1,50 @@
 -- clerk_sync 0.1.1 → 0.2.0: least privilege.
 -- Released upgrade scripts are never edited; the next release gets a script of its own.
--- The library now writes app tables as their owner in a security-restricted operation, and
--- decides every event in one engine (no SQL object changes for those); here, every function whose
--- body is resolved when it runs pins its search_path, erasure moves into the library, and
--- expose_webhook refuses a function another role owns.
+-- The library writes app tables as their owner in a security-restricted operation and decides
+-- every event in one engine; every function whose body is resolved when it runs pins its
+-- search_path; the delivery path and the inbox's writes move into the library; expose_webhook
+-- refuses a function another role owns.
 
 ALTER FUNCTION clerk_sync.clerk_apply(jsonb) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION clerk_sync.backfill(jsonb) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION clerk_sync.replay(text) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION clerk_sync.ingest(text, jsonb) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION clerk_sync.replay_each(text[]) SET search_path = pg_catalog, pg_temp;
 
--- Erasure moved into the library, beside the rest of the inbox's writes from Rust.
+-- One delivery, decided in the library: receive, ingest and replay move from PL/pgSQL into
+-- src/receive.rs, and every write of the inbox into src/inbox.rs.
+CREATE OR REPLACE FUNCTION clerk_sync.receive(headers jsonb, body text) RETURNS jsonb
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'receive_wrapper';
+
+CREATE OR REPLACE FUNCTION clerk_sync.ingest(msg_id text, payload jsonb) RETURNS text
+VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'ingest_wrapper';
+
+CREATE OR REPLACE FUNCTION clerk_sync.replay(msg_id text) RETURNS text
+VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'replay_wrapper';
+
+CREATE OR REPLACE FUNCTION clerk_sync.prune(older_than interval, include_failed bool DEFAULT false) RETURNS bigint
+VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'prune_wrapper';
+
+-- Erasure moved into the library, beside the rest of the inbox's writes.
 CREATE OR REPLACE FUNCTION clerk_sync.redact_user_payloads(user_id text) RETURNS bigint
 VOLATILE PARALLEL UNSAFE
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'redact_user_payloads_wrapper';
+
+-- The envelope is read once, in Rust: its SQL twins go.
+DROP FUNCTION clerk_sync.event_at(jsonb);
+DROP FUNCTION clerk_sync.event_user_id(jsonb);
 
 -- Publishes the webhook in PostgREST's API schema as <api_schema>.<function_name>(json) and
 -- lets anon_role call it (and nothing else of clerk_sync). Returns the path to append to the

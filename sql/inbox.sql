@@ -1,8 +1,8 @@
--- The inbox: every verified delivery, keyed by its svix-id, with what became of it.
+-- The inbox: every verified delivery, keyed by its svix-id, with what became of it. Only
+-- src/inbox.rs writes it (recording deliveries and replays, erasure, prune); here are the table
+-- and what only reads it or loops over replay().
 -- PL/pgSQL bodies are resolved when they run, so each pins its search_path; SQL-standard bodies
 -- (BEGIN ATOMIC, RETURN) are resolved once, at CREATE.
--- ingest() records and applies one delivery; replay*() apply stored ones again; prune() keeps
--- what is stored small (erasure, redact_user_payloads(), is in src/inbox.rs).
 
 CREATE TABLE clerk_sync.inbox (
     msg_id      text COLLATE "C" PRIMARY KEY,
@@ -26,80 +26,6 @@ CREATE INDEX inbox_received_at ON clerk_sync.inbox (received_at);
 CREATE INDEX inbox_failed ON clerk_sync.inbox (event_at, received_at) WHERE outcome = 'failed';
 REVOKE ALL ON clerk_sync.inbox FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('clerk_sync.inbox', '');
-
--- The envelope's timestamp (Unix ms) as timestamptz; NULL when absent or not a sane number.
-CREATE FUNCTION clerk_sync.event_at(payload jsonb) RETURNS timestamptz
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE
-    WHEN pg_catalog.jsonb_typeof(payload -> 'timestamp') = 'number'
-     AND (payload ->> 'timestamp')::numeric BETWEEN 0 AND 100000000000000
-    THEN pg_catalog.to_timestamp((payload ->> 'timestamp')::numeric / 1000)
-END;
-
--- The Clerk user an event is about: data.id for user.* events, data.user_id for others.
-CREATE FUNCTION clerk_sync.event_user_id(payload jsonb) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE
-    WHEN payload ->> 'type' LIKE 'user.%' THEN payload -> 'data' ->> 'id'
-    ELSE payload -> 'data' ->> 'user_id'
-END;
-
--- Applies the stored payload of one delivery again and records the outcome. A failure is
--- recorded (outcome 'failed', last_error) and rolled back to this point, never raised.
-CREATE FUNCTION clerk_sync.replay(msg_id text) RETURNS text
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-DECLARE
-    stored jsonb;
-    result text;
-BEGIN
-    SELECT payload INTO stored FROM clerk_sync.inbox WHERE msg_id = replay.msg_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'no stored delivery with svix-id "%"', replay.msg_id
-            USING ERRCODE = 'undefined_object', HINT = 'SELECT msg_id FROM clerk_sync.inbox lists them.';
-    END IF;
-    BEGIN
-        result := clerk_sync.clerk_apply(stored);
-        UPDATE clerk_sync.inbox
-        SET attempts = attempts + 1, outcome = result, error_code = NULL, last_error = NULL,
-            applied_at = pg_catalog.now()
-        WHERE msg_id = replay.msg_id;
-    EXCEPTION WHEN OTHERS THEN
-        UPDATE clerk_sync.inbox
-        SET attempts = attempts + 1, outcome = 'failed', error_code = SQLSTATE,
-            last_error = SQLSTATE || ': ' || SQLERRM
-        WHERE msg_id = replay.msg_id;
-        result := 'failed';
-    END;
-    RETURN result;
-END
-$$;
-
--- Records one verified delivery and applies it. A redelivery of an applied id changes nothing
--- and answers 'duplicate'; a redelivery of a failed one is applied again.
-CREATE FUNCTION clerk_sync.ingest(msg_id text, payload jsonb) RETURNS text
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-DECLARE
-    previous text;
-BEGIN
-    INSERT INTO clerk_sync.inbox (msg_id, event_type, user_id, event_at, payload)
-    VALUES (ingest.msg_id, ingest.payload ->> 'type', clerk_sync.event_user_id(ingest.payload),
-            clerk_sync.event_at(ingest.payload), ingest.payload)
-    ON CONFLICT (msg_id) DO NOTHING;
-    IF NOT FOUND THEN
-        SELECT outcome INTO previous FROM clerk_sync.inbox WHERE msg_id = ingest.msg_id FOR UPDATE;
-        IF previous <> 'failed' THEN
-            RETURN 'duplicate';
-        END IF;
-    END IF;
-    RETURN clerk_sync.replay(ingest.msg_id);
-END
-$$;
 
 -- Applies the given deliveries again, one after the other, each in its own subtransaction.
 CREATE FUNCTION clerk_sync.replay_each(msg_ids text[]) RETURNS TABLE (msg_id text, outcome text)
@@ -132,20 +58,6 @@ BEGIN ATOMIC
         SELECT i.msg_id FROM clerk_sync.inbox i
         WHERE i.received_at >= replay_range.received_from AND i.received_at < replay_range.received_to
         ORDER BY i.event_at NULLS LAST, i.received_at, i.msg_id));
-END;
-
--- Retention: deletes deliveries received before now() - older_than. Failed deliveries are kept
--- unless include_failed, so that no event is lost to pruning by accident.
-CREATE FUNCTION clerk_sync.prune(older_than interval, include_failed boolean DEFAULT false) RETURNS bigint
-LANGUAGE sql VOLATILE
-BEGIN ATOMIC
-    WITH pruned AS (
-        DELETE FROM clerk_sync.inbox
-        WHERE received_at < pg_catalog.now() - prune.older_than
-          AND (prune.include_failed OR outcome <> 'failed')
-        RETURNING 1
-    )
-    SELECT pg_catalog.count(*) FROM pruned;
 END;
 
 -- Deliveries by outcome: a quick look at the webhook's health (since 0.1.1).

@@ -31,6 +31,8 @@ pub enum ClerkSyncError {
     Target(#[from] TargetError),
     #[error("every candidate username derived from \"{0}\" is taken")]
     UsernameExhausted(String),
+    #[error("no stored delivery with svix-id \"{0}\"")]
+    NoSuchDelivery(String),
     #[error("backfill element {index}: {source}")]
     Backfill { index: usize, source: Box<ClerkSyncError> },
     #[error("internal SPI error: {0}")]
@@ -54,6 +56,7 @@ impl ClerkSyncError {
             Self::Payload(_) => ERRCODE_INVALID_PARAMETER_VALUE,
             Self::Target(_) => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             Self::UsernameExhausted(_) => ERRCODE_UNIQUE_VIOLATION,
+            Self::NoSuchDelivery(_) => ERRCODE_UNDEFINED_OBJECT,
             Self::Backfill { source, .. } => source.sqlstate(),
             Self::Spi(_) => ERRCODE_INTERNAL_ERROR,
         }
@@ -67,6 +70,7 @@ impl ClerkSyncError {
             Self::InvalidSecret(_) => Some("Copy the signing secret from the Clerk dashboard: Webhooks, your endpoint, Signing Secret."),
             Self::UnknownSecret(_) => Some("SELECT * FROM clerk_sync.secrets(); lists labels and fingerprints."),
             Self::Setting(_) | Self::Target(_) => Some("SELECT * FROM clerk_sync.settings(); lists every setting."),
+            Self::NoSuchDelivery(_) => Some("SELECT msg_id FROM clerk_sync.inbox lists them."),
             _ => None,
         }
     }

@@ -1,30 +1,189 @@
-//! `clerk_sync.inbox`: the table and `ingest`, `replay*`, `prune` are in `sql/inbox.sql`; the
-//! erasure of a deleted user's stored payloads is here.
+//! `clerk_sync.inbox`, the only code that writes it: each verified delivery recorded once with
+//! its outcome, replays recorded, erasure, retention. (The table, and the replay loops and
+//! statistics that only read it, are in `sql/inbox.sql`.)
 
+use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys::{self, PgBuiltInOids};
 use pgrx::prelude::*;
 
+use clerk_sync_core::event::EVENT_FIELDS;
+use pgrx::FromDatum;
+use serde_json::Value;
+
 use crate::error::{ClerkSyncError, OrReport};
+use crate::jsonb::RawJsonb;
 use crate::statements::{Statement, TEXT};
 
+const BOOL: pg_sys::Oid = PgBuiltInOids::BOOLOID.value();
+const FLOAT8: pg_sys::Oid = PgBuiltInOids::FLOAT8OID.value();
+const JSONB: pg_sys::Oid = PgBuiltInOids::JSONBOID.value();
+const INTERVAL: pg_sys::Oid = PgBuiltInOids::INTERVALOID.value();
+
+/// Erasure of a stored payload (the SQL expression `$payload` names): only what ordering needs
+/// (type, timestamp, ids, updated_at) is kept; names, emails, phone numbers, IP addresses and user
+/// agents go. Written out in the statements, so that this library also works with the SQL of an
+/// earlier release until `ALTER EXTENSION clerk_sync UPDATE` runs.
+macro_rules! redacted {
+    ($payload:literal) => {
+        concat!(
+            "pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(",
+            "'type', ",
+            $payload,
+            " -> 'type', ",
+            "'object', ",
+            $payload,
+            " -> 'object', ",
+            "'timestamp', ",
+            $payload,
+            " -> 'timestamp', ",
+            "'data', pg_catalog.jsonb_build_object(",
+            "'id', ",
+            $payload,
+            " -> 'data' -> 'id', ",
+            "'user_id', ",
+            $payload,
+            " -> 'data' -> 'user_id', ",
+            "'updated_at', ",
+            $payload,
+            " -> 'data' -> 'updated_at', ",
+            "'redacted', true)))"
+        )
+    };
+}
+
 thread_local! {
-    /// Replaces the stored payloads of user $1 by what ordering needs (type, timestamp, ids,
-    /// updated_at), dropping names, emails, phone numbers, IP addresses and user agents.
-    static REDACT: Statement = const { Statement::new(
-        "UPDATE clerk_sync.inbox i \
-         SET payload = pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object( \
-                 'type', i.payload -> 'type', \
-                 'object', i.payload -> 'object', \
-                 'timestamp', i.payload -> 'timestamp', \
-                 'data', pg_catalog.jsonb_build_object( \
-                     'id', i.payload -> 'data' -> 'id', \
-                     'user_id', i.payload -> 'data' -> 'user_id', \
-                     'updated_at', i.payload -> 'data' -> 'updated_at', \
-                     'redacted', true))), \
-             raw_body = NULL, last_error = NULL, redacted_at = pg_catalog.now() \
-         WHERE i.user_id = $1 AND i.redacted_at IS NULL \
-         RETURNING 1",
+    static OUTCOME: Statement = const { Statement::new(
+        "SELECT outcome FROM clerk_sync.inbox WHERE msg_id = $1",
         &[TEXT],
     ) };
+
+    /// A delivery, once applied (or failed). $1 msg_id, $2 event_type, $3 user_id, $4 event time
+    /// (Unix ms), $5 payload, $6 raw body (kept when it is not JSON), $7 outcome, $8 SQLSTATE and
+    /// $9 message of a failure, $10 store the payload erased. A redelivery of a failed or
+    /// malformed one overwrites it and counts an attempt; of any other, nothing: no row comes back.
+    static RECORD: Statement = const { Statement::new(
+        concat!(
+        "INSERT INTO clerk_sync.inbox AS i (msg_id, event_type, user_id, event_at, payload, raw_body, attempts, \
+             outcome, error_code, last_error, applied_at, redacted_at) \
+         VALUES ($1, $2, $3, 'epoch'::pg_catalog.timestamptz + $4 * '1 millisecond'::pg_catalog.interval, \
+             CASE WHEN $10 THEN ", redacted!("$5"), " ELSE $5 END, $6, 1, $7, $8, $8 || ': ' || $9, \
+             CASE WHEN $8 IS NULL THEN pg_catalog.now() END, CASE WHEN $10 THEN pg_catalog.now() END) \
+         ON CONFLICT (msg_id) DO UPDATE \
+             SET event_type = EXCLUDED.event_type, user_id = EXCLUDED.user_id, event_at = EXCLUDED.event_at, \
+                 payload = EXCLUDED.payload, raw_body = EXCLUDED.raw_body, attempts = i.attempts + 1, \
+                 outcome = EXCLUDED.outcome, error_code = EXCLUDED.error_code, last_error = EXCLUDED.last_error, \
+                 applied_at = EXCLUDED.applied_at, redacted_at = EXCLUDED.redacted_at \
+             WHERE i.outcome IN ('failed', 'malformed') \
+         RETURNING 1"),
+        &[TEXT, TEXT, TEXT, FLOAT8, JSONB, TEXT, TEXT, TEXT, TEXT, BOOL],
+    ) };
+
+    /// The stored payload of delivery $1, locked until the transaction ends.
+    static STORED: Statement = const { Statement::new(
+        "SELECT payload FROM clerk_sync.inbox WHERE msg_id = $1 FOR UPDATE",
+        &[TEXT],
+    ) };
+
+    /// A replay of delivery $1: $2 outcome, $3 SQLSTATE and $4 message of a failure.
+    static RECORD_REPLAY: Statement = const { Statement::new(
+        "UPDATE clerk_sync.inbox \
+         SET attempts = attempts + 1, outcome = $2, error_code = $3, last_error = $3 || ': ' || $4, \
+             applied_at = CASE WHEN $3 IS NULL THEN pg_catalog.now() ELSE applied_at END \
+         WHERE msg_id = $1",
+        &[TEXT, TEXT, TEXT, TEXT],
+    ) };
+
+    /// Erasure of user $1's stored payloads.
+    static REDACT: Statement = const { Statement::new(
+        concat!(
+        "UPDATE clerk_sync.inbox \
+         SET payload = ", redacted!("payload"), ", raw_body = NULL, last_error = NULL, \
+             redacted_at = pg_catalog.now() \
+         WHERE user_id = $1 AND redacted_at IS NULL \
+         RETURNING 1"),
+        &[TEXT],
+    ) };
+
+    /// Retention: deliveries received before now() - $1; failed ones only when $2.
+    static PRUNE: Statement = const { Statement::new(
+        "DELETE FROM clerk_sync.inbox \
+         WHERE received_at < pg_catalog.now() - $1 AND ($2 OR outcome <> 'failed') \
+         RETURNING 1",
+        &[INTERVAL, BOOL],
+    ) };
+}
+
+/// The outcome recorded for delivery `msg_id`, if it was recorded.
+pub fn outcome_of(msg_id: &str) -> Result<Option<String>, ClerkSyncError> {
+    OUTCOME.with(|s| {
+        s.execute(&[msg_id.into()], |mut rows| Ok(rows.next().map(|r| r.get::<String>(1)).transpose()?.flatten()))
+    })
+}
+
+/// One delivery as the inbox keeps it.
+pub struct Delivery<'a> {
+    pub msg_id: &'a str,
+    pub event_type: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+    pub event_at_ms: Option<f64>,
+    /// The body as `jsonb`; None when it is not JSON.
+    pub payload: Option<pg_sys::Datum>,
+    /// Kept only when the body is not JSON.
+    pub raw_body: Option<&'a str>,
+    pub outcome: &'a str,
+    pub failure: Option<(&'a str, &'a str)>,
+    /// Store the payload erased: its user is deleted and erasure is on.
+    pub erased: bool,
+}
+
+/// Records a delivery; false when it was recorded before with an outcome that stands (a
+/// concurrent redelivery got there first).
+pub fn record(delivery: &Delivery) -> Result<bool, ClerkSyncError> {
+    let text = |v: Option<&str>| -> DatumWithOid<'static> { v.map(str::to_owned).into() };
+    // SAFETY: the datum is a jsonb value built by this delivery's caller and still alive.
+    let payload = match delivery.payload {
+        Some(datum) => unsafe { DatumWithOid::new(datum, JSONB) },
+        None => unsafe { DatumWithOid::new_from_datum(None, JSONB) },
+    };
+    let args = [
+        delivery.msg_id.into(),
+        text(delivery.event_type),
+        text(delivery.user_id),
+        delivery.event_at_ms.into(),
+        payload,
+        text(delivery.raw_body),
+        delivery.outcome.into(),
+        text(delivery.failure.map(|(code, _)| code)),
+        text(delivery.failure.map(|(_, message)| message)),
+        delivery.erased.into(),
+    ];
+    RECORD.with(|s| s.execute(&args, |rows| Ok(!rows.is_empty())))
+}
+
+/// The stored payload of a delivery, trimmed to what the engine reads, and locked for a replay:
+/// None when there is no such delivery, Some(None) when its body was not JSON.
+pub fn stored_event(msg_id: &str) -> Result<Option<Option<Value>>, ClerkSyncError> {
+    STORED.with(|s| {
+        s.execute(&[msg_id.into()], |rows| {
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            let payload = rows.first().get_datum_by_ordinal(1)?;
+            // SAFETY: column 1 is the jsonb payload; it is read before the SPI call ends.
+            let event = payload.and_then(|datum| unsafe { RawJsonb::from_datum(datum, false) });
+            Ok(Some(event.map(|jsonb| jsonb.to_value(&EVENT_FIELDS))))
+        })
+    })
+}
+
+pub fn record_replay(msg_id: &str, outcome: &str, failure: Option<(&str, &str)>) -> Result<(), ClerkSyncError> {
+    let args = [
+        msg_id.into(),
+        outcome.into(),
+        failure.map(|(code, _)| code.to_owned()).into(),
+        failure.map(|(_, message)| message.to_owned()).into(),
+    ];
+    RECORD_REPLAY.with(|s| s.execute(&args, |_| Ok(())))
 }
 
 /// Erasure of user `user_id`'s stored payloads; how many were redacted.
@@ -37,6 +196,16 @@ pub fn redact(user_id: &str) -> Result<i64, ClerkSyncError> {
 #[search_path(pg_catalog, pg_temp)]
 fn redact_user_payloads(user_id: Option<&str>) -> i64 {
     redact(user_id.ok_or(ClerkSyncError::NullArgument("user_id")).or_report()).or_report()
+}
+
+/// Retention: deletes deliveries received before `now() - older_than`. Failed deliveries are kept
+/// unless `include_failed`, so that no event is lost to pruning by accident.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn prune(older_than: Option<pgrx::datum::Interval>, include_failed: default!(Option<bool>, false)) -> i64 {
+    let older_than = older_than.ok_or(ClerkSyncError::NullArgument("older_than")).or_report();
+    let include_failed = include_failed.unwrap_or(false);
+    PRUNE.with(|s| s.execute(&[older_than.into(), include_failed.into()], |rows| Ok(rows.len() as i64))).or_report()
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -119,6 +119,11 @@ unsafe fn container_value(container: *mut pg_sys::JsonbContainer, fields: &Field
 }
 
 impl RawJsonb {
+    /// The value as a datum, to pass on (valid as long as this is).
+    pub fn datum(&self) -> pg_sys::Datum {
+        pg_sys::Datum::from(self.jsonb)
+    }
+
     /// The value, with objects trimmed to `fields`.
     pub fn to_value(&self, fields: &Fields) -> Value {
         // SAFETY: `jsonb` is a valid detoasted Jsonb for the duration of the call.

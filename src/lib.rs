@@ -9,10 +9,12 @@ mod config;
 mod error;
 mod inbox;
 mod jsonb;
+mod receive;
 mod secrets;
 mod settings;
 mod statements;
 mod store;
+mod subtransaction;
 mod table_owner;
 mod target;
 #[cfg(any(test, feature = "pg_test"))]
@@ -29,8 +31,8 @@ pgrx::extension_sql_file!(
     name = "schema",
     requires = [settings::setting_is_valid, config::config_changed]
 );
-pgrx::extension_sql_file!("../sql/inbox.sql", name = "inbox", requires = ["schema"]);
-pgrx::extension_sql_file!("../sql/webhook.sql", name = "webhook", requires = ["inbox"]);
+pgrx::extension_sql_file!("../sql/inbox.sql", name = "inbox", requires = ["schema", receive::replay]);
+pgrx::extension_sql_file!("../sql/webhook.sql", name = "webhook", requires = ["inbox", receive::receive]);
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]

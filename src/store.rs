@@ -15,11 +15,18 @@ use crate::{inbox, user_state, usernames};
 pub struct SpiStore {
     settings: Rc<Settings>,
     target: Option<Rc<TargetPlan>>,
+    erased: bool,
 }
 
 impl SpiStore {
     pub fn new(settings: Rc<Settings>) -> Self {
-        SpiStore { settings, target: None }
+        SpiStore { settings, target: None, erased: false }
+    }
+
+    /// The engine erased the event's user's stored payloads: the delivery being recorded is
+    /// stored erased too.
+    pub fn erased(&self) -> bool {
+        self.erased
     }
 
     fn target(&mut self) -> Result<&TargetPlan, ClerkSyncError> {
@@ -78,6 +85,7 @@ impl Store for SpiStore {
     }
 
     fn redact_payloads(&mut self, clerk_id: &str) -> Result<(), Self::Error> {
+        self.erased = true;
         inbox::redact(clerk_id).map(|_| ())
     }
 }

@@ -25,7 +25,7 @@ fn to_timestamptz(unix_s: i64) -> Option<TimestampWithTimeZone> {
 }
 
 /// `now()`: the start of the current transaction.
-fn transaction_start() -> i64 {
+pub fn transaction_start() -> i64 {
     // SAFETY: always valid inside a transaction, which every SQL function call is.
     let usecs = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
     usecs.div_euclid(USECS_PER_SEC) + POSTGRES_EPOCH_UNIX_S

@@ -65,6 +65,7 @@ pub const EVENT_FIELDS: Fields = Fields::Only(&[
         "data",
         Fields::Only(&[
             ("id", Fields::All),
+            ("user_id", Fields::All),
             ("username", Fields::All),
             ("first_name", Fields::All),
             ("last_name", Fields::All),
@@ -93,6 +94,33 @@ pub enum ClerkEvent {
 pub const USER_CREATED: &str = "user.created";
 pub const USER_UPDATED: &str = "user.updated";
 pub const USER_DELETED: &str = "user.deleted";
+
+/// What the inbox records of any event, valid or not: its `type`, the Clerk user it is about
+/// (`data.id` for `user.*` events, `data.user_id` for others) and the envelope time (Unix ms).
+/// Read as SQL's `->>` reads JSON: a number or an object is kept as its JSON text.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Envelope {
+    pub event_type: Option<String>,
+    pub user_id: Option<String>,
+    /// `timestamp` when it is a number from 0 to 10^14 (Unix ms up to the year 5138).
+    pub event_at_ms: Option<f64>,
+}
+
+fn as_text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+pub fn envelope(event: &Value) -> Envelope {
+    let event_type = as_text(event.get("type"));
+    let data = event.get("data");
+    let user_key = if event_type.as_deref().is_some_and(|t| t.starts_with("user.")) { "id" } else { "user_id" };
+    let event_at_ms = event.get("timestamp").and_then(Value::as_f64).filter(|ms| (0.0..=1e14).contains(ms));
+    Envelope { user_id: as_text(data.and_then(|d| d.get(user_key))), event_type, event_at_ms }
+}
 
 pub fn parse_event(event: &Value) -> Result<ClerkEvent, PayloadError> {
     let envelope = event.as_object().ok_or(PayloadError::NotAnObject)?;
@@ -200,6 +228,25 @@ mod tests {
             parse_event(&json!({"type": "user.deleted", "timestamp": "soon", "data": {"id": "user_1"}})),
             Err(PayloadError::WrongType("timestamp", "integer"))
         );
+    }
+
+    #[test]
+    fn the_envelope_names_type_user_and_time_whatever_the_shape() {
+        let e = envelope(&serde_json::from_str(CREATED).unwrap());
+        assert_eq!(e.event_type.as_deref(), Some("user.created"));
+        assert_eq!(e.user_id.as_deref(), Some("user_2zQmA7bXkP4rLwN9sT1vC3dE5fG"));
+        assert_eq!(e.event_at_ms, Some(1767225600123.0));
+        let session = envelope(&serde_json::from_str(SESSION).unwrap());
+        assert_eq!(session.user_id.as_deref(), Some("user_2zQmA7bXkP4rLwN9sT1vC3dE5fG"), "data.user_id");
+        let odd = envelope(&json!({"type": 7, "timestamp": -1, "data": {"user_id": {"a": 1}}}));
+        assert_eq!(
+            odd,
+            Envelope { event_type: Some("7".into()), user_id: Some("{\"a\":1}".into()), event_at_ms: None }
+        );
+        assert_eq!(envelope(&json!([1])), Envelope::default());
+        assert_eq!(envelope(&json!({"timestamp": 1e15})).event_at_ms, None);
+        let trimmed = EVENT_FIELDS.retain(&serde_json::from_str(SESSION).unwrap());
+        assert_eq!(envelope(&trimmed), session, "the trimmed event keeps what the envelope reads");
     }
 
     #[test]

@@ -1,0 +1,277 @@
+//! One delivery, from the request to the row. `receive(headers, body)` checks the size and the
+//! signature, then applies the event (`clerk_sync_core::engine`) and records it in the inbox;
+//! `ingest` does the same for a delivery verified elsewhere, `replay` for a stored one. What the
+//! sender is answered is decided in one place, `Answer`, from typed results.
+
+use std::rc::Rc;
+
+use clerk_sync_core::engine::{self, Outcome};
+use clerk_sync_core::event::EVENT_FIELDS;
+use clerk_sync_core::{envelope, parse_event, Envelope, Settings};
+use pgrx::prelude::*;
+use pgrx::FromDatum;
+use serde_json::{json, Map, Value};
+
+use crate::config;
+use crate::error::{ClerkSyncError, OrReport};
+use crate::inbox::{self, Delivery};
+use crate::jsonb::RawJsonb;
+use crate::store::SpiStore;
+use crate::subtransaction::{self, Failure};
+use crate::verify;
+
+/// What a delivery gets, and so what its sender is answered.
+enum Answer {
+    /// Over setting `max_body_bytes`; nothing stored.
+    TooLarge,
+    /// No signing secret (or clerk_sync is not installed); nothing stored.
+    NotConfigured(ClerkSyncError),
+    /// The signature does not verify; nothing stored.
+    Unverified(&'static str),
+    /// Verified, but the body is not JSON: kept with its raw body.
+    Malformed {
+        msg_id: String,
+    },
+    Recorded {
+        msg_id: String,
+        envelope: Envelope,
+        result: Applied,
+    },
+}
+
+/// What applying a verified JSON body did.
+enum Applied {
+    Done(Outcome),
+    /// A redelivery of a delivery that was applied: nothing changed.
+    Duplicate,
+    /// The body is not a valid Clerk event: kept, answered 400.
+    Invalid(Failure),
+    /// Applying failed: kept, answered 500, applied again when Svix redelivers it.
+    Failed(Failure),
+}
+
+impl Answer {
+    fn status(&self) -> u16 {
+        match self {
+            Answer::TooLarge => 413,
+            Answer::NotConfigured(_) => 500,
+            Answer::Unverified(_) => 401,
+            Answer::Malformed { .. } => 400,
+            Answer::Recorded { result, .. } => match result {
+                Applied::Done(_) | Applied::Duplicate => 200,
+                Applied::Invalid(_) => 400,
+                Applied::Failed(_) => 500,
+            },
+        }
+    }
+
+    fn outcome(&self) -> &'static str {
+        match self {
+            Answer::TooLarge => "too_large",
+            Answer::NotConfigured(_) => "not_configured",
+            Answer::Unverified(_) => "unverified",
+            Answer::Malformed { .. } => "malformed",
+            Answer::Recorded { result, .. } => result.outcome(),
+        }
+    }
+
+    /// `{"status", "outcome", ...}`: `id`, `type`, `user_id` of a recorded delivery, `error_code`
+    /// of a failed one, `reason` of an unverified one, `error` when not configured.
+    fn to_json(&self) -> Value {
+        let mut answer = Map::new();
+        answer.insert("status".into(), json!(self.status()));
+        answer.insert("outcome".into(), json!(self.outcome()));
+        match self {
+            Answer::TooLarge => {}
+            Answer::NotConfigured(error) => {
+                answer.insert("error".into(), json!(error.to_string()));
+            }
+            Answer::Unverified(reason) => {
+                answer.insert("reason".into(), json!(reason));
+            }
+            Answer::Malformed { msg_id } => {
+                answer.insert("id".into(), json!(msg_id));
+            }
+            Answer::Recorded { msg_id, envelope, result } => {
+                answer.insert("id".into(), json!(msg_id));
+                answer.insert("type".into(), json!(envelope.event_type));
+                answer.insert("user_id".into(), json!(envelope.user_id));
+                if let Applied::Invalid(failure) | Applied::Failed(failure) = result {
+                    answer.insert("error_code".into(), json!(failure.sqlstate));
+                }
+            }
+        }
+        Value::Object(answer)
+    }
+}
+
+impl Applied {
+    fn outcome(&self) -> &'static str {
+        match self {
+            Applied::Done(outcome) => outcome.word(),
+            Applied::Duplicate => "duplicate",
+            Applied::Invalid(_) | Applied::Failed(_) => "failed",
+        }
+    }
+
+    fn failure(&self) -> Option<&Failure> {
+        match self {
+            Applied::Invalid(failure) | Applied::Failed(failure) => Some(failure),
+            Applied::Done(_) | Applied::Duplicate => None,
+        }
+    }
+}
+
+/// The body of a verified delivery: the raw text, or `jsonb` that was parsed already.
+enum Body<'a> {
+    Text(&'a str),
+    Jsonb(&'a RawJsonb),
+}
+
+/// The body as jsonb: parsed by Postgres (`jsonb_in`), the one parse of the delivery.
+fn to_jsonb(body: &Body) -> pg_sys::Datum {
+    match body {
+        Body::Jsonb(jsonb) => jsonb.datum(),
+        Body::Text(text) => {
+            // Text values cannot hold NUL, so the conversion cannot fail.
+            let text = std::ffi::CString::new(*text).unwrap_or_default();
+            // SAFETY: jsonb_in takes a NUL-terminated C string; its result is palloc'd in the
+            // current memory context, which outlives this delivery.
+            unsafe {
+                pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(pg_sys::Datum::from(text.as_ptr()))])
+            }
+            .unwrap_or(pg_sys::Datum::from(0))
+        }
+    }
+}
+
+/// Applies a verified delivery and records it. The parse and the apply run in one
+/// subtransaction, so a failure of either is recorded instead of lost.
+fn accept(msg_id: &str, body: Body, settings: Rc<Settings>) -> Answer {
+    let mut store = SpiStore::new(settings);
+    let mut parsed: Option<(pg_sys::Datum, Envelope)> = None;
+    let tried = subtransaction::attempt(|| {
+        let payload = to_jsonb(&body);
+        // SAFETY: `payload` is a jsonb datum made just above.
+        let event = unsafe { RawJsonb::from_datum(payload, false) }.map(|j| j.to_value(&EVENT_FIELDS));
+        let event = event.unwrap_or(Value::Null);
+        parsed = Some((payload, envelope(&event)));
+        if inbox::outcome_of(msg_id)?.is_some_and(|previous| previous != "failed" && previous != "malformed") {
+            return Ok(Applied::Duplicate);
+        }
+        let event = parse_event(&event)?;
+        Ok(Applied::Done(engine::apply(&mut store, &event)?))
+    });
+    let Some((payload, envelope)) = parsed else {
+        let failure = tried.err().unwrap_or_else(|| Failure::from(&ClerkSyncError::NullArgument("body")));
+        let raw_body = match body {
+            Body::Text(text) => Some(text),
+            Body::Jsonb(_) => None,
+        };
+        record(&Delivery {
+            msg_id,
+            event_type: None,
+            user_id: None,
+            event_at_ms: None,
+            payload: None,
+            raw_body,
+            outcome: "malformed",
+            failure: Some((&failure.sqlstate, &failure.message)),
+            erased: false,
+        });
+        return Answer::Malformed { msg_id: msg_id.to_owned() };
+    };
+    let result = match tried {
+        Ok(applied) => applied,
+        Err(failure) if failure.is_invalid_event() => Applied::Invalid(failure),
+        Err(failure) => Applied::Failed(failure),
+    };
+    if matches!(result, Applied::Duplicate) {
+        return Answer::Recorded { msg_id: msg_id.to_owned(), envelope, result };
+    }
+    let recorded = record(&Delivery {
+        msg_id,
+        event_type: envelope.event_type.as_deref(),
+        user_id: envelope.user_id.as_deref(),
+        event_at_ms: envelope.event_at_ms,
+        payload: Some(payload),
+        raw_body: None,
+        outcome: result.outcome(),
+        failure: result.failure().map(|f| (f.sqlstate.as_str(), f.message.as_str())),
+        erased: store.erased(),
+    });
+    // A concurrent redelivery recorded it first; this one changed nothing.
+    let result = if recorded { result } else { Applied::Duplicate };
+    Answer::Recorded { msg_id: msg_id.to_owned(), envelope, result }
+}
+
+fn record(delivery: &Delivery) -> bool {
+    inbox::record(delivery).or_report()
+}
+
+/// Checks size and signature, then accepts.
+fn deliver(headers: Option<&RawJsonb>, body: &str) -> Answer {
+    let settings = match config::settings() {
+        Ok(settings) => settings,
+        Err(error) => return Answer::NotConfigured(error),
+    };
+    if body.len() as u64 > settings.max_body_bytes {
+        return Answer::TooLarge;
+    }
+    let keys = match config::keys() {
+        Ok(keys) => keys,
+        Err(error) => return Answer::NotConfigured(error),
+    };
+    let verified =
+        match verify::check(headers, Some(body), &keys, verify::transaction_start(), settings.timestamp_tolerance_s) {
+            Ok(verified) => verified,
+            Err(rejection) => return Answer::Unverified(rejection.code()),
+        };
+    accept(&verified.msg_id, Body::Text(body), settings)
+}
+
+/// Verifies, records and applies one delivery; never raises for anything a sender can send.
+/// Returns `{"status": <HTTP status>, "outcome": ..., "id": <svix-id>, ...}`:
+///   200 created, updated, deleted, stale, ignored, duplicate;
+///   400 malformed (verified, but not JSON) or failed with `error_code` 22023 (not a valid event);
+///   401 unverified (`reason` says why); 413 too_large;
+///   500 failed (applying failed; kept with its error, applied again on redelivery) or
+///   not_configured.
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn receive(headers: Option<RawJsonb>, body: Option<&str>) -> pgrx::JsonB {
+    pgrx::JsonB(deliver(headers.as_ref(), body.unwrap_or_default()).to_json())
+}
+
+/// Records a delivery verified elsewhere and applies it: the outcome word, `duplicate` for a
+/// redelivery of an applied id, `failed` when applying failed (recorded, not raised).
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn ingest(msg_id: Option<&str>, payload: Option<RawJsonb>) -> &'static str {
+    let msg_id = msg_id.ok_or(ClerkSyncError::NullArgument("msg_id")).or_report();
+    let payload = payload.ok_or(ClerkSyncError::NullArgument("payload")).or_report();
+    let settings = config::settings().or_report();
+    accept(msg_id, Body::Jsonb(&payload), settings).outcome()
+}
+
+/// Applies the stored payload of one delivery again and records the outcome; a failure is
+/// recorded (`failed`) and rolled back, never raised.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn replay(msg_id: Option<&str>) -> &'static str {
+    let msg_id = msg_id.ok_or(ClerkSyncError::NullArgument("msg_id")).or_report();
+    let event = inbox::stored_event(msg_id)
+        .and_then(|stored| stored.ok_or_else(|| ClerkSyncError::NoSuchDelivery(msg_id.to_owned())))
+        .or_report();
+    let mut store = SpiStore::new(config::settings().or_report());
+    let tried = subtransaction::attempt(|| {
+        let event = event.ok_or(ClerkSyncError::NullArgument("payload"))?;
+        Ok(engine::apply(&mut store, &parse_event(&event)?)?)
+    });
+    let (outcome, failure) = match &tried {
+        Ok(outcome) => (outcome.word(), None),
+        Err(failure) => ("failed", Some((failure.sqlstate.as_str(), failure.message.as_str()))),
+    };
+    inbox::record_replay(msg_id, outcome, failure).or_report();
+    outcome
+}
