@@ -280,22 +280,30 @@ mod tests {
         assert_eq!(count("SELECT count(DISTINCT username) FROM \"User\""), 3);
     }
 
-    #[pg_test]
-    fn usernames_are_released_on_rename_and_on_delete() {
+    /// The seed's schema; without its unique index on "username" when `claims`, so that
+    /// clerk_sync keeps usernames unique through its claims instead of the table's index.
+    fn schema_with_username_claims(claims: bool) {
         prisma_schema();
+        if claims {
+            Spi::run("DROP INDEX \"User_username_key\"").unwrap();
+        }
+    }
+
+    fn claims_of(clerk_id: &str) -> Option<String> {
+        text_query(
+            "SELECT string_agg(username, ',' ORDER BY username) FROM clerk_sync.username_claim WHERE clerk_user_id = $1",
+            &[clerk_id],
+        )
+    }
+
+    fn usernames_are_released_on_rename_and_on_delete(claims: bool) {
+        schema_with_username_claims(claims);
         apply(&event(CREATED));
         let mut renamed = event(UPDATED);
         renamed["data"]["username"] = json!("jane_new");
         assert_eq!(apply(&renamed), "updated");
         assert_eq!(user_field(JANE, "username").as_deref(), Some("jane_new"));
-        assert_eq!(
-            text_query(
-                "SELECT string_agg(username, ',') FROM clerk_sync.username_claim WHERE clerk_user_id = $1",
-                &[JANE]
-            )
-            .as_deref(),
-            Some("jane_new")
-        );
+        assert_eq!(claims_of(JANE).as_deref(), claims.then_some("jane_new"));
 
         let other = "user_other000000000000000000001";
         let mut second = with_id(CREATED, other);
@@ -306,6 +314,7 @@ mod tests {
         let mut gone = event(DELETED);
         gone["timestamp"] = json!(1767240000000i64);
         assert_eq!(apply(&gone), "deleted");
+        assert_eq!(claims_of(JANE), None);
         let third = "user_third0000000000000000000002";
         let mut taker = with_id(CREATED, third);
         taker["data"]["username"] = json!("jane_new");
@@ -315,13 +324,32 @@ mod tests {
     }
 
     #[pg_test]
-    fn a_name_the_app_itself_holds_is_skipped_and_not_kept_claimed() {
-        prisma_schema();
+    fn usernames_are_released_on_rename_and_on_delete_by_the_tables_unique_index() {
+        usernames_are_released_on_rename_and_on_delete(false);
+    }
+
+    #[pg_test]
+    fn usernames_are_released_on_rename_and_on_delete_through_claims() {
+        usernames_are_released_on_rename_and_on_delete(true);
+    }
+
+    fn a_name_the_app_itself_holds_is_skipped_and_not_kept_claimed(claims: bool) {
+        schema_with_username_claims(claims);
         Spi::run("INSERT INTO \"User\" (id, email, username, \"updatedAt\") VALUES ('app-row', 'app@example.com', 'jane.doe', now())").unwrap();
         assert_eq!(apply(&event(CREATED)), "created");
         let expected = clerk_sync_core::username::candidate("jane.doe", JANE, 1);
         assert_eq!(user_field(JANE, "username"), Some(expected.clone()));
-        assert_eq!(text_query("SELECT string_agg(username, ',') FROM clerk_sync.username_claim", &[]), Some(expected));
+        assert_eq!(claims_of(JANE), claims.then_some(expected));
+    }
+
+    #[pg_test]
+    fn a_name_the_app_itself_holds_is_skipped_by_the_tables_unique_index() {
+        a_name_the_app_itself_holds_is_skipped_and_not_kept_claimed(false);
+    }
+
+    #[pg_test]
+    fn a_name_the_app_itself_holds_is_skipped_and_not_kept_claimed_through_claims() {
+        a_name_the_app_itself_holds_is_skipped_and_not_kept_claimed(true);
     }
 
     #[pg_test]

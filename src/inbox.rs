@@ -7,6 +7,7 @@ use pgrx::pg_sys::{self, PgBuiltInOids};
 use pgrx::prelude::*;
 
 use clerk_sync_core::event::EVENT_FIELDS;
+use clerk_sync_core::Envelope;
 use pgrx::FromDatum;
 use serde_json::Value;
 
@@ -52,11 +53,6 @@ macro_rules! redacted {
 }
 
 thread_local! {
-    static OUTCOME: Statement = const { Statement::new(
-        "SELECT outcome FROM clerk_sync.inbox WHERE msg_id = $1",
-        &[TEXT],
-    ) };
-
     /// A delivery, once applied (or failed). $1 msg_id, $2 event_type, $3 user_id, $4 event time
     /// (Unix ms), $5 payload, $6 raw body (kept when it is not JSON), $7 outcome, $8 SQLSTATE and
     /// $9 message of a failure, $10 store the payload erased. A redelivery of a failed or
@@ -113,13 +109,6 @@ thread_local! {
     ) };
 }
 
-/// The outcome recorded for delivery `msg_id`, if it was recorded.
-pub fn outcome_of(msg_id: &str) -> Result<Option<String>, ClerkSyncError> {
-    OUTCOME.with(|s| {
-        s.execute(&[msg_id.into()], |mut rows| Ok(rows.next().map(|r| r.get::<String>(1)).transpose()?.flatten()))
-    })
-}
-
 /// One delivery as the inbox keeps it.
 pub struct Delivery<'a> {
     pub msg_id: &'a str,
@@ -136,8 +125,32 @@ pub struct Delivery<'a> {
     pub erased: bool,
 }
 
+impl<'a> Delivery<'a> {
+    /// A delivery whose body is JSON, with what its envelope says.
+    pub fn of(
+        msg_id: &'a str,
+        envelope: &'a Envelope,
+        payload: pg_sys::Datum,
+        outcome: &'a str,
+        failure: Option<(&'a str, &'a str)>,
+        erased: bool,
+    ) -> Self {
+        Delivery {
+            msg_id,
+            event_type: envelope.event_type.as_deref(),
+            user_id: envelope.user_id.as_deref(),
+            event_at_ms: envelope.event_at_ms,
+            payload: Some(payload),
+            raw_body: None,
+            outcome,
+            failure,
+            erased,
+        }
+    }
+}
+
 /// Records a delivery; false when it was recorded before with an outcome that stands (a
-/// concurrent redelivery got there first).
+/// redelivery, or a concurrent one that got there first).
 pub fn record(delivery: &Delivery) -> Result<bool, ClerkSyncError> {
     let text = |v: Option<&str>| -> DatumWithOid<'static> { v.map(str::to_owned).into() };
     // SAFETY: the datum is a jsonb value built by this delivery's caller and still alive.

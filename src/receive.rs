@@ -145,25 +145,46 @@ fn to_jsonb(body: &Body) -> pg_sys::Datum {
     }
 }
 
-/// Applies a verified delivery and records it. The parse and the apply run in one
-/// subtransaction, so a failure of either is recorded instead of lost.
+/// Why applying a verified JSON body came to nothing: the subtransaction is rolled back.
+enum NotApplied {
+    /// The inbox recorded this delivery before, with an outcome that stands: a redelivery changes
+    /// nothing, whatever it carries.
+    Duplicate,
+    Error(ClerkSyncError),
+}
+
+impl<E: Into<ClerkSyncError>> From<E> for NotApplied {
+    fn from(error: E) -> Self {
+        NotApplied::Error(error.into())
+    }
+}
+
+/// Applies a verified delivery and records it. Parse, apply and record run in one
+/// subtransaction: a failure is recorded after it is rolled back, and a redelivery's apply is
+/// undone once the inbox says the delivery was recorded before.
 fn accept(msg_id: &str, body: Body, settings: Rc<Settings>) -> Answer {
     let mut store = SpiStore::new(settings);
     let mut parsed: Option<(pg_sys::Datum, Envelope)> = None;
-    let tried = subtransaction::attempt(|| {
+    let tried = subtransaction::attempt(|| -> Result<Outcome, NotApplied> {
         let payload = to_jsonb(&body);
         // SAFETY: `payload` is a jsonb datum made just above.
         let event = unsafe { RawJsonb::from_datum(payload, false) }.map(|j| j.to_value(&EVENT_FIELDS));
         let event = event.unwrap_or(Value::Null);
-        parsed = Some((payload, envelope(&event)));
-        if inbox::outcome_of(msg_id)?.is_some_and(|previous| previous != "failed" && previous != "malformed") {
-            return Ok(Applied::Duplicate);
+        let envelope = envelope(&event);
+        parsed = Some((payload, envelope.clone()));
+        let outcome = engine::apply(&mut store, &parse_event(&event)?)?;
+        let delivery = Delivery::of(msg_id, &envelope, payload, outcome.word(), None, store.erased());
+        if !inbox::record(&delivery)? {
+            return Err(NotApplied::Duplicate);
         }
-        let event = parse_event(&event)?;
-        Ok(Applied::Done(engine::apply(&mut store, &event)?))
+        Ok(outcome)
     });
     let Some((payload, envelope)) = parsed else {
-        let failure = tried.err().unwrap_or_else(|| Failure::from(&ClerkSyncError::NullArgument("body")));
+        let failure = match tried {
+            Err(failure) => failure,
+            Ok(Err(NotApplied::Error(error))) => Failure::from(&error),
+            Ok(_) => unreachable!("the body is parsed before anything else succeeds"),
+        };
         let raw_body = match body {
             Body::Text(text) => Some(text),
             Body::Jsonb(_) => None,
@@ -182,26 +203,20 @@ fn accept(msg_id: &str, body: Body, settings: Rc<Settings>) -> Answer {
         return Answer::Malformed { msg_id: msg_id.to_owned() };
     };
     let result = match tried {
-        Ok(applied) => applied,
-        Err(failure) if failure.is_invalid_event() => Applied::Invalid(failure),
+        Ok(Ok(outcome)) => Applied::Done(outcome),
+        Ok(Err(NotApplied::Duplicate)) => Applied::Duplicate,
+        Ok(Err(NotApplied::Error(error @ ClerkSyncError::Payload(_)))) => Applied::Invalid(Failure::from(&error)),
+        Ok(Err(NotApplied::Error(error))) => Applied::Failed(Failure::from(&error)),
         Err(failure) => Applied::Failed(failure),
     };
-    if matches!(result, Applied::Duplicate) {
-        return Answer::Recorded { msg_id: msg_id.to_owned(), envelope, result };
+    if let Some(failure) = result.failure() {
+        let failure = Some((failure.sqlstate.as_str(), failure.message.as_str()));
+        let delivery = Delivery::of(msg_id, &envelope, payload, "failed", failure, false);
+        if !record(&delivery) {
+            // Recorded before, with an outcome that stands: this redelivery changed nothing.
+            return Answer::Recorded { msg_id: msg_id.to_owned(), envelope, result: Applied::Duplicate };
+        }
     }
-    let recorded = record(&Delivery {
-        msg_id,
-        event_type: envelope.event_type.as_deref(),
-        user_id: envelope.user_id.as_deref(),
-        event_at_ms: envelope.event_at_ms,
-        payload: Some(payload),
-        raw_body: None,
-        outcome: result.outcome(),
-        failure: result.failure().map(|f| (f.sqlstate.as_str(), f.message.as_str())),
-        erased: store.erased(),
-    });
-    // A concurrent redelivery recorded it first; this one changed nothing.
-    let result = if recorded { result } else { Applied::Duplicate };
     Answer::Recorded { msg_id: msg_id.to_owned(), envelope, result }
 }
 
@@ -264,11 +279,16 @@ fn replay(msg_id: Option<&str>) -> &'static str {
         .and_then(|stored| stored.ok_or_else(|| ClerkSyncError::NoSuchDelivery(msg_id.to_owned())))
         .or_report();
     let mut store = SpiStore::new(config::settings().or_report());
-    let tried = subtransaction::attempt(|| {
+    let tried = subtransaction::attempt(|| -> Result<Outcome, ClerkSyncError> {
         let event = event.ok_or(ClerkSyncError::NullArgument("payload"))?;
         Ok(engine::apply(&mut store, &parse_event(&event)?)?)
     });
-    let (outcome, failure) = match &tried {
+    let failure = match tried {
+        Ok(Ok(outcome)) => Ok(outcome),
+        Ok(Err(error)) => Err(Failure::from(&error)),
+        Err(failure) => Err(failure),
+    };
+    let (outcome, failure) = match &failure {
         Ok(outcome) => (outcome.word(), None),
         Err(failure) => ("failed", Some((failure.sqlstate.as_str(), failure.message.as_str()))),
     };

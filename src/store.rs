@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use clerk_sync_core::engine::{Claim, Moved, Policy, Release, Store, UserRow, Written};
+use clerk_sync_core::engine::{Claim, Moved, Policy, Release, Store, UserRow, Usernames, Written};
 use clerk_sync_core::Settings;
 
 use crate::error::ClerkSyncError;
@@ -42,9 +42,14 @@ impl Store for SpiStore {
 
     fn policy(&mut self) -> Result<Policy, Self::Error> {
         let target = self.target()?;
-        let (has_username, email_required) = (target.has_username, target.email_required);
+        let usernames = match (target.has_username, target.username_unique) {
+            (false, _) => Usernames::Unmapped,
+            (true, false) => Usernames::Claimed,
+            (true, true) => Usernames::UniqueInTarget,
+        };
+        let email_required = target.email_required;
         Ok(Policy {
-            has_username,
+            usernames,
             email_required,
             delete_mode: self.settings.target.delete_mode,
             redact_on_delete: self.settings.redact_on_delete,

@@ -13,24 +13,13 @@ use crate::error::ClerkSyncError;
 pub struct Failure {
     pub sqlstate: String,
     pub message: String,
-    invalid_event: bool,
 }
 
-impl Failure {
-    /// The step said the event is not a valid Clerk event (`ClerkSyncError::Payload`): the
-    /// sender's mistake, not the database's.
-    pub fn is_invalid_event(&self) -> bool {
-        self.invalid_event
-    }
-}
+impl Failure {}
 
 impl From<&ClerkSyncError> for Failure {
     fn from(error: &ClerkSyncError) -> Self {
-        Failure {
-            sqlstate: sqlstate_text(error.sqlstate() as i32),
-            message: error.to_string(),
-            invalid_event: matches!(error, ClerkSyncError::Payload(_)),
-        }
+        Failure { sqlstate: sqlstate_text(error.sqlstate() as i32), message: error.to_string() }
     }
 }
 
@@ -45,9 +34,10 @@ fn sqlstate_text(mut code: i32) -> String {
         .collect()
 }
 
-/// Runs `step` in a subtransaction. A Postgres error or an `Err` rolls it back; either comes
-/// back as the `Failure`.
-pub fn attempt<T>(step: impl FnOnce() -> Result<T, ClerkSyncError>) -> Result<T, Failure> {
+/// Runs `step` in a subtransaction, released when the step returns `Ok`. An `Err` from the step
+/// rolls it back and comes back as `Ok(Err(..))`; a Postgres error rolls it back and comes back
+/// as the `Failure`.
+pub fn attempt<T, E>(step: impl FnOnce() -> Result<T, E>) -> Result<Result<T, E>, Failure> {
     // SAFETY: the same sequence PL/pgSQL's exception blocks use (pl_exec.c, exec_stmt_block): the
     // caller's memory context and resource owner are restored after the subtransaction ends,
     // whichever way it ends.
@@ -67,18 +57,17 @@ pub fn attempt<T>(step: impl FnOnce() -> Result<T, ClerkSyncError>) -> Result<T,
         pg_sys::MemoryContextSwitchTo(context);
         pg_sys::CurrentResourceOwner = owner;
     };
-    let outcome = PgTryBuilder::new(AssertUnwindSafe(|| step().map_err(|e| Failure::from(&e))))
+    let outcome = PgTryBuilder::new(AssertUnwindSafe(|| Ok(step())))
         .catch_others(|caught| match caught {
             CaughtError::PostgresError(report)
             | CaughtError::ErrorReport(report)
             | CaughtError::RustPanic { ereport: report, .. } => Err(Failure {
                 sqlstate: sqlstate_text(report.sql_error_code() as i32),
                 message: report.message().to_owned(),
-                invalid_event: false,
             }),
         })
         .execute();
-    end(outcome.is_ok());
+    end(matches!(outcome, Ok(Ok(_))));
     outcome
 }
 
@@ -92,7 +81,7 @@ mod tests {
     #[pg_test]
     fn a_failed_step_is_rolled_back_and_the_transaction_goes_on() {
         Spi::run("CREATE TABLE t (x int PRIMARY KEY)").unwrap();
-        let failed = attempt(|| {
+        let failed = attempt(|| -> Result<(), ClerkSyncError> {
             Spi::run("INSERT INTO t VALUES (1)")?;
             Spi::run("INSERT INTO t VALUES (1)")?;
             Ok(())
@@ -106,10 +95,11 @@ mod tests {
             Spi::run("INSERT INTO t VALUES (2)")?;
             Err(ClerkSyncError::NotConfigured)
         });
-        assert_eq!(typed.unwrap_err().sqlstate, "55000");
+        assert!(matches!(typed, Ok(Err(ClerkSyncError::NotConfigured))), "{typed:?}");
         assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM t").unwrap(), Some(0));
 
-        assert_eq!(attempt(|| Ok(Spi::run("INSERT INTO t VALUES (3)")?)), Ok(()));
+        let kept = attempt(|| -> Result<(), ClerkSyncError> { Ok(Spi::run("INSERT INTO t VALUES (3)")?) });
+        assert!(matches!(kept, Ok(Ok(()))));
         assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM t").unwrap(), Some(1), "kept");
     }
 }

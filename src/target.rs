@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use clerk_sync_core::engine::{UserRow, Written};
 use clerk_sync_core::settings::Target;
-use clerk_sync_core::target_sql::{self, ColumnInfo, ColumnKind, TargetError};
+use clerk_sync_core::target_sql::{self, ColumnInfo, ColumnKind, InsertNew, TargetError};
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -25,10 +25,13 @@ pub struct TargetPlan {
     relid: pg_sys::Oid,
     owner: pg_sys::Oid,
     insert_new: OwnedPreparedStatement,
+    /// `insert_new` is the plain `ON CONFLICT DO NOTHING` insert (see `InsertNew`).
+    insert_new_is_plain: bool,
     upsert: OwnedPreparedStatement,
     delete: OwnedPreparedStatement,
     pub email_required: bool,
     pub has_username: bool,
+    pub username_unique: bool,
 }
 
 thread_local! {
@@ -80,7 +83,13 @@ impl TargetPlan {
     pub fn write(&self, row: &UserRow, first_seen: bool) -> Result<Written, ClerkSyncError> {
         table_owner::run_as(self.owner, || {
             if first_seen {
-                if let Some(written) = written(&self.insert_new, row)? {
+                let inserted = if self.insert_new_is_plain {
+                    execute(&self.insert_new, &user_row_args(row), |rows| Ok(!rows.is_empty()))?
+                        .then_some(Written::Inserted)
+                } else {
+                    written(&self.insert_new, row)?
+                };
+                if let Some(written) = inserted {
                     return Ok(written);
                 }
             }
@@ -139,7 +148,10 @@ fn columns(relid: pg_sys::Oid) -> Result<Vec<(String, ColumnInfo)>, ClerkSyncErr
         client
             .select(
                 "SELECT a.attname::text, bt.typname::text, bt.typcategory::text, a.attnotnull,
-                        a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '', a.attgenerated <> ''
+                        a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '', a.attgenerated <> '',
+                        EXISTS (SELECT 1 FROM pg_catalog.pg_index i
+                                WHERE i.indrelid = a.attrelid AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
+                                  AND i.indkey[0] = a.attnum AND i.indpred IS NULL AND i.indexprs IS NULL)
                  FROM pg_catalog.pg_attribute a
                  JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
                  JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
@@ -156,6 +168,7 @@ fn columns(relid: pg_sys::Oid) -> Result<Vec<(String, ColumnInfo)>, ClerkSyncErr
                     not_null: row.get::<bool>(4)?.unwrap_or(false),
                     has_default: row.get::<bool>(5)?.unwrap_or(false),
                     generated: row.get::<bool>(6)?.unwrap_or(false),
+                    unique: row.get::<bool>(7)?.unwrap_or(false),
                 };
                 Ok((name, info))
             })
@@ -174,14 +187,20 @@ fn build(target: &Target) -> Result<TargetPlan, ClerkSyncError> {
     })?;
     // Prepared in the context they run in, so the plans are parsed with its search_path.
     table_owner::run_as(owner, || {
+        let (insert_new, insert_new_is_plain) = match &statements.insert_new {
+            InsertNew::OnConflictDoNothing(sql) => (sql, true),
+            InsertNew::Checked(sql) => (sql, false),
+        };
         Ok(TargetPlan {
             relid,
             owner,
-            insert_new: prepare(&statements.insert_new, &USER_ROW_TYPES)?,
+            insert_new: prepare(insert_new, &USER_ROW_TYPES)?,
+            insert_new_is_plain,
             upsert: prepare(&statements.upsert, &USER_ROW_TYPES)?,
             delete: prepare(&statements.delete, &[TEXT, INT8])?,
             email_required: statements.email_required,
             has_username: statements.has_username,
+            username_unique: statements.username_unique,
         })
     })
 }

@@ -35,11 +35,21 @@ impl Outcome {
     }
 }
 
+/// How usernames are kept unique.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Usernames {
+    /// No username column is mapped.
+    Unmapped,
+    /// Through clerk_sync's own claims: the table has no unique index on the column.
+    Claimed,
+    /// Through the table's own unique index on the column: a taken name shows when writing.
+    UniqueInTarget,
+}
+
 /// What the target table and the settings ask of the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
-    /// A username column is mapped: usernames are chosen, unique, and claimed.
-    pub has_username: bool,
+    pub usernames: Usernames,
     /// The email column is NOT NULL: a user without email gets a placeholder.
     pub email_required: bool,
     pub delete_mode: DeleteMode,
@@ -146,8 +156,11 @@ pub fn apply<S: Store>(store: &mut S, event: &ClerkEvent) -> Result<Outcome, Eng
 /// A user's current state, as `user.created`/`user.updated` or an import carry it.
 pub fn upsert<S: Store>(store: &mut S, user: &UserRecord, order_ms: i64) -> Result<Outcome, EngineError<S::Error>> {
     let policy = store.policy()?;
-    let base = policy.has_username.then(|| base_username(user));
-    let first_choice = base.as_deref().map(|base| candidate(base, &user.clerk_id, 0));
+    let base = (policy.usernames != Usernames::Unmapped).then(|| base_username(user));
+    let first_choice = match (&base, policy.usernames) {
+        (Some(base), Usernames::Claimed) => Some(candidate(base, &user.clerk_id, 0)),
+        _ => None,
+    };
     let Some(moved) = store.mark(&user.clerk_id, order_ms, first_choice.as_deref())? else {
         // A late event for a deleted user may still carry personal data: redact it too.
         if policy.redact_on_delete && store.is_deleted(&user.clerk_id)? {
@@ -168,42 +181,44 @@ pub fn upsert<S: Store>(store: &mut S, user: &UserRecord, order_ms: i64) -> Resu
         created_at_ms: user.created_at_ms.unwrap_or(updated_at_ms),
         updated_at_ms,
     };
-    let written = match (base, moved.first_claim) {
-        (Some(base), Some(first_claim)) => {
-            write_under_unique_name(store, user, &base, first_claim, moved.first_seen, |store, name| {
+    let written = match base {
+        Some(base) => {
+            write_under_unique_name(store, user, &base, moved.first_claim, moved.first_seen, |store, name| {
                 store.write_user(&UserRow { username: Some(name), ..row.clone() }, moved.first_seen)
             })?
         }
-        _ => store.write_user(&row, moved.first_seen)?,
+        None => store.write_user(&row, moved.first_seen)?,
     };
     Ok(if written == Written::Inserted { Outcome::Created } else { Outcome::Updated })
 }
 
-/// Writes under the first name the user can have: the first choice (claimed as `first_claim` by
-/// `mark`), else the first suffixed candidate that neither another user's claim nor a row the app
-/// wrote itself holds. Once the user moves to a name, its other claims go.
+/// Writes under the first name the user can have: the first choice, else the first suffixed
+/// candidate that no other row holds. With claims (`first_claim` is the first choice's, made by
+/// `mark`), a candidate another user's claim holds is skipped, and once the user moves to a name
+/// its other claims go; without, the table's unique index is what says a name is taken.
 fn write_under_unique_name<S: Store>(
     store: &mut S,
     user: &UserRecord,
     base: &str,
-    first_claim: Claim,
+    first_claim: Option<Claim>,
     first_seen: bool,
     mut write: impl FnMut(&mut S, &str) -> Result<Written, S::Error>,
 ) -> Result<Written, EngineError<S::Error>> {
     let mut claimed = first_claim;
     for attempt in 0..=MAX_SUFFIX_ATTEMPTS {
         let name = candidate(base, &user.clerk_id, attempt);
-        if attempt > 0 {
-            claimed = store.claim(&name, &user.clerk_id)?;
+        if attempt > 0 && claimed.is_some() {
+            claimed = Some(store.claim(&name, &user.clerk_id)?);
         }
-        if claimed == Claim::Taken {
+        if claimed == Some(Claim::Taken) {
             continue;
         }
         match write(store, &name)? {
-            Written::UsernameInUse => store.release(&user.clerk_id, Release::Only(&name))?,
+            Written::UsernameInUse if claimed.is_some() => store.release(&user.clerk_id, Release::Only(&name))?,
+            Written::UsernameInUse => {}
             written => {
-                let unchanged = attempt == 0 && claimed == Claim::Kept;
-                if !first_seen && !unchanged {
+                let unchanged = attempt == 0 && claimed == Some(Claim::Kept);
+                if claimed.is_some() && !first_seen && !unchanged {
                     store.release(&user.clerk_id, Release::AllBut(&name))?;
                 }
                 return Ok(written);
@@ -220,7 +235,7 @@ pub fn delete<S: Store>(store: &mut S, clerk_id: &str, order_ms: i64) -> Result<
         return Ok(Outcome::Stale);
     }
     store.delete_user(clerk_id, order_ms)?;
-    if policy.delete_mode == DeleteMode::Delete && policy.has_username {
+    if policy.delete_mode == DeleteMode::Delete && policy.usernames == Usernames::Claimed {
         store.release(clerk_id, Release::All)?;
     }
     if policy.redact_on_delete {

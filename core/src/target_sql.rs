@@ -20,6 +20,8 @@ pub struct ColumnInfo {
     /// A default, an identity or a generated expression: the database fills it.
     pub has_default: bool,
     pub generated: bool,
+    /// A unique index on this column alone (no predicate, no expression).
+    pub unique: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,15 +69,27 @@ pub enum TargetError {
     DeferrableTrigger(String),
 }
 
+/// The insert of a user seen for the first time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertNew {
+    /// `INSERT … ON CONFLICT DO NOTHING RETURNING 1`, when the table's own unique indexes on the
+    /// Clerk id (and the username) say when a row may not be inserted: a row back when it was.
+    OnConflictDoNothing(String),
+    /// Checks both first; columns: the username is in use, it inserted.
+    Checked(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetStatements {
-    pub insert_new: String,
+    pub insert_new: InsertNew,
     pub upsert: String,
     pub delete: String,
     /// The email column is NOT NULL: a user without email gets a placeholder.
     pub email_required: bool,
-    /// A username column is mapped: usernames are chosen and claimed.
+    /// A username column is mapped: usernames are chosen and kept unique.
     pub has_username: bool,
+    /// The table has a unique index on the username column: it keeps usernames unique.
+    pub username_unique: bool,
 }
 
 fn kind_name(kind: &ColumnKind) -> String {
@@ -132,6 +146,7 @@ where
 
     let clerk = quote_ident(&target.clerk_user_id);
     let clerk_info = lookup(&target.clerk_user_id, "column.clerk_user_id")?;
+    let mut username_unique = false;
     text_expr(&target.clerk_user_id, &clerk_info.kind, "$1")?;
 
     // (quoted column, value expression) for every mapped column, in parameter order.
@@ -150,6 +165,9 @@ where
             let info = lookup(name, setting)?;
             if setting == "column.email" {
                 email_required = info.not_null;
+            }
+            if setting == "column.username" {
+                username_unique = info.unique;
             }
             assignments.push((quote_ident(name), text_expr(name, &info.kind, param)?));
         }
@@ -204,11 +222,19 @@ where
         insert_values.join(", ")
     );
     // For a user seen for the first time: insert unless a row (one written before clerk_sync
-    // was installed) already has the Clerk id. Columns: the username is in use, it inserted.
-    let insert_new = format!(
-        "WITH {taken}, inserted AS ({insert} AND NOT EXISTS (SELECT 1 FROM {table} WHERE {clerk} = $1) RETURNING 1) \
-         SELECT taken.in_use, EXISTS (SELECT 1 FROM inserted) FROM taken"
-    );
+    // was installed) already has the Clerk id, or another row the username.
+    let insert_new = if clerk_info.unique && (target.username.is_none() || username_unique) {
+        InsertNew::OnConflictDoNothing(format!(
+            "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING 1",
+            insert_columns.join(", "),
+            insert_values.join(", ")
+        ))
+    } else {
+        InsertNew::Checked(format!(
+            "WITH {taken}, inserted AS ({insert} AND NOT EXISTS (SELECT 1 FROM {table} WHERE {clerk} = $1) RETURNING 1) \
+             SELECT taken.in_use, EXISTS (SELECT 1 FROM inserted) FROM taken"
+        ))
+    };
     // Update in place, else insert; one statement. Columns as for insert_new. Callers hold the
     // user's state row lock, so no other clerk_sync session writes this user meanwhile.
     let upsert = format!(
@@ -231,7 +257,14 @@ where
         }
     };
 
-    Ok(TargetStatements { insert_new, upsert, delete, email_required, has_username: target.username.is_some() })
+    Ok(TargetStatements {
+        insert_new,
+        upsert,
+        delete,
+        email_required,
+        has_username: target.username.is_some(),
+        username_unique,
+    })
 }
 
 #[cfg(test)]
@@ -240,24 +273,41 @@ mod tests {
     use crate::settings::Settings;
 
     fn col(kind: ColumnKind) -> Option<ColumnInfo> {
-        Some(ColumnInfo { kind, not_null: false, has_default: false, generated: false })
+        Some(ColumnInfo { kind, not_null: false, has_default: false, generated: false, unique: false })
     }
 
     /// The seed's Prisma table: text columns, timestamp(3) times, no defaults on id/updatedAt.
     fn prisma(name: &str) -> Option<ColumnInfo> {
         match name {
-            "id" | "clerkUserId" | "username" | "firstName" | "lastName" | "photoUrl" | "phoneNumber" => {
-                col(ColumnKind::Text)
-            }
-            "email" => {
-                Some(ColumnInfo { kind: ColumnKind::Text, not_null: true, has_default: false, generated: false })
-            }
-            "createdAt" => {
-                Some(ColumnInfo { kind: ColumnKind::Timestamp, not_null: true, has_default: true, generated: false })
-            }
-            "updatedAt" => {
-                Some(ColumnInfo { kind: ColumnKind::Timestamp, not_null: true, has_default: false, generated: false })
-            }
+            "id" | "clerkUserId" | "username" => Some(ColumnInfo {
+                kind: ColumnKind::Text,
+                not_null: false,
+                has_default: false,
+                generated: false,
+                unique: true,
+            }),
+            "firstName" | "lastName" | "photoUrl" | "phoneNumber" => col(ColumnKind::Text),
+            "email" => Some(ColumnInfo {
+                kind: ColumnKind::Text,
+                not_null: true,
+                has_default: false,
+                generated: false,
+                unique: true,
+            }),
+            "createdAt" => Some(ColumnInfo {
+                kind: ColumnKind::Timestamp,
+                not_null: true,
+                has_default: true,
+                generated: false,
+                unique: false,
+            }),
+            "updatedAt" => Some(ColumnInfo {
+                kind: ColumnKind::Timestamp,
+                not_null: true,
+                has_default: false,
+                generated: false,
+                unique: false,
+            }),
             _ => None,
         }
     }
@@ -275,17 +325,38 @@ mod tests {
         assert!(s.upsert.contains("\"id\") SELECT $1, $2, $3"), "{}", s.upsert);
         assert!(s.upsert.contains("pg_catalog.gen_random_uuid()::pg_catalog.text FROM taken WHERE NOT taken.in_use AND NOT EXISTS (SELECT 1 FROM updated)"), "{}", s.upsert);
         assert!(s.delete.starts_with("DELETE FROM \"public\".\"User\" WHERE \"clerkUserId\" = $1"));
-        assert!(
-            s.insert_new.contains("inserted AS (INSERT INTO \"public\".\"User\" (\"clerkUserId\", \"email\""),
-            "{}",
-            s.insert_new
+        assert_eq!(
+            s.insert_new,
+            InsertNew::OnConflictDoNothing(
+                "INSERT INTO \"public\".\"User\" (\"clerkUserId\", \"email\", \"username\", \"firstName\", \"lastName\", \"photoUrl\", \"phoneNumber\", \"createdAt\", \"updatedAt\", \"id\") \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, (('epoch'::pg_catalog.timestamptz + $8 * '1 millisecond'::pg_catalog.interval) AT TIME ZONE 'UTC'), \
+                 (('epoch'::pg_catalog.timestamptz + $9 * '1 millisecond'::pg_catalog.interval) AT TIME ZONE 'UTC'), pg_catalog.gen_random_uuid()::pg_catalog.text) \
+                 ON CONFLICT DO NOTHING RETURNING 1"
+                    .into()
+            ),
+            "the table's unique indexes on the Clerk id and the username guard the plain insert"
         );
-        assert!(s.insert_new.ends_with("AND NOT EXISTS (SELECT 1 FROM \"public\".\"User\" WHERE \"clerkUserId\" = $1) RETURNING 1) SELECT taken.in_use, EXISTS (SELECT 1 FROM inserted) FROM taken"), "{}", s.insert_new);
+        assert!(s.username_unique);
         assert!(s.email_required);
         assert!(s.has_username);
-        for sql in [&s.insert_new, &s.upsert, &s.delete] {
+        let InsertNew::OnConflictDoNothing(insert_new) = &s.insert_new else { unreachable!() };
+        for sql in [insert_new, &s.upsert, &s.delete] {
             assert!(!sql.contains("clerk_sync."), "the app's statements touch nothing of clerk_sync's: {sql}");
         }
+    }
+
+    #[test]
+    fn without_unique_indexes_the_insert_checks_first() {
+        let plain = |name: &str| prisma(name).map(|info| ColumnInfo { unique: false, ..info });
+        let s = build(&Settings::default().target, plain).unwrap();
+        let InsertNew::Checked(sql) = &s.insert_new else { panic!("{:?}", s.insert_new) };
+        assert!(sql.contains("inserted AS (INSERT INTO \"public\".\"User\" (\"clerkUserId\", \"email\""), "{sql}");
+        assert!(sql.ends_with("AND NOT EXISTS (SELECT 1 FROM \"public\".\"User\" WHERE \"clerkUserId\" = $1) RETURNING 1) SELECT taken.in_use, EXISTS (SELECT 1 FROM inserted) FROM taken"), "{sql}");
+        assert!(!s.username_unique);
+        let unique_clerk_only =
+            |name: &str| prisma(name).map(|info| ColumnInfo { unique: name == "clerkUserId", ..info });
+        let s = build(&Settings::default().target, unique_clerk_only).unwrap();
+        assert!(matches!(s.insert_new, InsertNew::Checked(_)), "a username index is needed too");
     }
 
     #[test]
@@ -314,9 +385,13 @@ mod tests {
         target.created_at = None;
         target.updated_at = Some("updated_at".into());
         let s = build(&target, |name| match name {
-            "id" => {
-                Some(ColumnInfo { kind: ColumnKind::BigInteger, not_null: true, has_default: true, generated: false })
-            }
+            "id" => Some(ColumnInfo {
+                kind: ColumnKind::BigInteger,
+                not_null: true,
+                has_default: true,
+                generated: false,
+                unique: true,
+            }),
             "clerk_id" | "email" => col(ColumnKind::Text),
             "updated_at" => col(ColumnKind::TimestampTz),
             _ => None,
@@ -366,7 +441,13 @@ mod tests {
         assert!(matches!(build(&target, uuid_email), Err(TargetError::WrongType { .. })));
         let generated = |name: &str| {
             if name == "firstName" {
-                Some(ColumnInfo { kind: ColumnKind::Text, not_null: false, has_default: true, generated: true })
+                Some(ColumnInfo {
+                    kind: ColumnKind::Text,
+                    not_null: false,
+                    has_default: true,
+                    generated: true,
+                    unique: false,
+                })
             } else {
                 prisma(name)
             }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
 
-use clerk_sync_core::engine::{self, Claim, Moved, Outcome, Policy, Release, Store, UserRow, Written};
+use clerk_sync_core::engine::{self, Claim, Moved, Outcome, Policy, Release, Store, UserRow, Usernames, Written};
 use clerk_sync_core::username::{base_username, candidate, MAX_SUFFIX_ATTEMPTS};
 use clerk_sync_core::{ClerkEvent, DeleteMode, UserRecord};
 use proptest::prelude::*;
@@ -153,8 +153,12 @@ impl Store for Memory {
     }
 }
 
-const POLICY: Policy =
-    Policy { has_username: true, email_required: true, delete_mode: DeleteMode::Delete, redact_on_delete: true };
+const POLICY: Policy = Policy {
+    usernames: Usernames::Claimed,
+    email_required: true,
+    delete_mode: DeleteMode::Delete,
+    redact_on_delete: true,
+};
 
 fn user(id: &str, username: Option<&str>, email: Option<&str>, first_name: &str, updated_at_ms: i64) -> UserRecord {
     UserRecord {
@@ -229,6 +233,20 @@ fn a_rename_releases_the_old_name() {
 }
 
 #[test]
+fn a_unique_index_in_the_target_replaces_the_claims() {
+    let mut m = Memory { policy: Policy { usernames: Usernames::UniqueInTarget, ..POLICY }, ..Memory::default() };
+    m.app_usernames.insert("zoe".into());
+    apply(&mut m, &upsert(user("user_z", Some("zoe"), None, "Z", 1)));
+    apply(&mut m, &upsert(user("user_y", Some("zoe"), None, "Y", 1)));
+    assert_eq!(m.rows["user_z"].username, Some(candidate("zoe", "user_z", 1)));
+    assert_eq!(m.rows["user_y"].username, Some(candidate("zoe", "user_y", 1)));
+    assert!(m.claims.is_empty(), "no claim is written");
+    apply(&mut m, &ClerkEvent::Delete { user_id: "user_z".into(), order_ms: 5 });
+    apply(&mut m, &upsert(user("user_x", Some("zoe_"), None, "X", 1)));
+    assert!(m.claims.is_empty());
+}
+
+#[test]
 fn every_candidate_taken_is_an_error() {
     let mut m = Memory::default();
     for attempt in 0..=MAX_SUFFIX_ATTEMPTS {
@@ -293,6 +311,7 @@ proptest! {
         histories in histories(),
         order in prop::collection::vec(any::<prop::sample::Index>(), 0..24),
         seed in any::<u64>(),
+        claims in any::<bool>(),
     ) {
         let events = events_of(&histories);
         // Every event at least once, in a shuffled order, plus random repeats.
@@ -305,7 +324,8 @@ proptest! {
             state ^= state << 17;
             sequence.swap(i, (state % (i as u64 + 1)) as usize);
         }
-        let mut m = Memory::default();
+        let usernames = if claims { Usernames::Claimed } else { Usernames::UniqueInTarget };
+        let mut m = Memory { policy: Policy { usernames, ..POLICY }, ..Memory::default() };
         for &i in &sequence {
             engine::apply(&mut m, &events[i]).unwrap();
         }
