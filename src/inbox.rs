@@ -52,26 +52,43 @@ macro_rules! redacted {
     };
 }
 
-thread_local! {
-    /// A delivery, once applied (or failed). $1 msg_id, $2 event_type, $3 user_id, $4 event time
-    /// (Unix ms), $5 payload, $6 raw body (kept when it is not JSON), $7 outcome, $8 SQLSTATE and
-    /// $9 message of a failure, $10 store the payload erased. A redelivery of a failed or
-    /// malformed one overwrites it and counts an attempt; of any other, nothing: no row comes back.
-    static RECORD: Statement = const { Statement::new(
+const DELIVERY_TYPES: &[pg_sys::Oid] = &[TEXT, TEXT, TEXT, FLOAT8, JSONB, TEXT, TEXT, TEXT, TEXT];
+
+/// The insert of a delivery, its payload stored as `$payload` (an SQL expression of $5).
+macro_rules! insert_delivery {
+    ($payload:expr, $redacted_at:literal) => {
         concat!(
-        "INSERT INTO clerk_sync.inbox AS i (msg_id, event_type, user_id, event_at, payload, raw_body, attempts, \
-             outcome, error_code, last_error, applied_at, redacted_at) \
-         VALUES ($1, $2, $3, 'epoch'::pg_catalog.timestamptz + $4 * '1 millisecond'::pg_catalog.interval, \
-             CASE WHEN $10 THEN ", redacted!("$5"), " ELSE $5 END, $6, 1, $7, $8, $8 || ': ' || $9, \
-             CASE WHEN $8 IS NULL THEN pg_catalog.now() END, CASE WHEN $10 THEN pg_catalog.now() END) \
-         ON CONFLICT (msg_id) DO UPDATE \
-             SET event_type = EXCLUDED.event_type, user_id = EXCLUDED.user_id, event_at = EXCLUDED.event_at, \
-                 payload = EXCLUDED.payload, raw_body = EXCLUDED.raw_body, attempts = i.attempts + 1, \
-                 outcome = EXCLUDED.outcome, error_code = EXCLUDED.error_code, last_error = EXCLUDED.last_error, \
-                 applied_at = EXCLUDED.applied_at, redacted_at = EXCLUDED.redacted_at \
-             WHERE i.outcome IN ('failed', 'malformed') \
-         RETURNING 1"),
-        &[TEXT, TEXT, TEXT, FLOAT8, JSONB, TEXT, TEXT, TEXT, TEXT, BOOL],
+            "INSERT INTO clerk_sync.inbox (msg_id, event_type, user_id, event_at, payload, raw_body, attempts, ",
+            "outcome, error_code, last_error, applied_at, redacted_at) ",
+            "VALUES ($1, $2, $3, 'epoch'::pg_catalog.timestamptz + $4 * '1 millisecond'::pg_catalog.interval, ",
+            $payload,
+            ", $6, 1, $7, $8, $8 || ': ' || $9, CASE WHEN $8 IS NULL THEN pg_catalog.now() END, ",
+            $redacted_at,
+            ") ON CONFLICT (msg_id) DO NOTHING RETURNING 1"
+        )
+    };
+}
+
+thread_local! {
+    /// A delivery, once applied (or failed): $1 msg_id, $2 event_type, $3 user_id, $4 event time
+    /// (Unix ms), $5 payload, $6 raw body (kept when it is not JSON), $7 outcome, $8 SQLSTATE and
+    /// $9 message of a failure. No row back when the id was recorded before.
+    static INSERT_DELIVERY: Statement = const { Statement::new(insert_delivery!("$5", "NULL"), DELIVERY_TYPES) };
+    /// The same, its payload stored erased.
+    static INSERT_ERASED_DELIVERY: Statement =
+        const { Statement::new(insert_delivery!(redacted!("$5"), "pg_catalog.now()"), DELIVERY_TYPES) };
+    /// A redelivery of a failed or malformed delivery, with the same parameters: it counts an
+    /// attempt and replaces what was recorded. No row back for any other.
+    static RETRY_DELIVERY: Statement = const { Statement::new(
+        "UPDATE clerk_sync.inbox \
+         SET event_type = $2, user_id = $3, \
+             event_at = 'epoch'::pg_catalog.timestamptz + $4 * '1 millisecond'::pg_catalog.interval, \
+             payload = $5, raw_body = $6, attempts = attempts + 1, outcome = $7, error_code = $8, \
+             last_error = $8 || ': ' || $9, applied_at = CASE WHEN $8 IS NULL THEN pg_catalog.now() END, \
+             redacted_at = NULL \
+         WHERE msg_id = $1 AND outcome IN ('failed', 'malformed') \
+         RETURNING 1",
+        DELIVERY_TYPES,
     ) };
 
     /// The stored payload of delivery $1, locked until the transaction ends.
@@ -168,9 +185,12 @@ pub fn record(delivery: &Delivery) -> Result<bool, ClerkSyncError> {
         delivery.outcome.into(),
         text(delivery.failure.map(|(code, _)| code)),
         text(delivery.failure.map(|(_, message)| message)),
-        delivery.erased.into(),
     ];
-    RECORD.with(|s| s.execute(&args, |rows| Ok(!rows.is_empty())))
+    let insert = if delivery.erased { &INSERT_ERASED_DELIVERY } else { &INSERT_DELIVERY };
+    if insert.with(|s| s.execute(&args, |rows| Ok(!rows.is_empty())))? {
+        return Ok(true);
+    }
+    RETRY_DELIVERY.with(|s| s.execute(&args, |rows| Ok(!rows.is_empty())))
 }
 
 /// The stored payload of a delivery, trimmed to what the engine reads, and locked for a replay:
