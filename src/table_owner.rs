@@ -8,9 +8,11 @@
 //! `CREATE INDEX`. The owner cannot `SET ROLE` back, create temporary objects or leave a setting
 //! changed behind it, and what it lacks the right to do fails with SQLSTATE 42501.
 
-use std::ffi::c_int;
+use std::ffi::{c_int, CStr};
 
 use pgrx::pg_sys;
+
+const SAFE_SEARCH_PATH: &CStr = c"pg_catalog, pg_temp";
 
 /// The caller's identity, restored when this is dropped: on return and while unwinding an error.
 struct OwnerContext {
@@ -32,9 +34,14 @@ impl OwnerContext {
             let guc_nest_level = pg_sys::NewGUCNestLevel();
             // Entered before the setting changes, so that dropping undoes it even if it fails.
             let context = OwnerContext { saved_user, saved_context, guc_nest_level };
+            // The entry points pin this path already; setting it again would cost every write.
+            let current = pg_sys::namespace_search_path;
+            if !current.is_null() && CStr::from_ptr(current) == SAFE_SEARCH_PATH {
+                return context;
+            }
             pg_sys::set_config_option(
                 c"search_path".as_ptr(),
-                c"pg_catalog, pg_temp".as_ptr(),
+                SAFE_SEARCH_PATH.as_ptr(),
                 pg_sys::GucContext::PGC_USERSET,
                 pg_sys::GucSource::PGC_S_SESSION,
                 pg_sys::GucAction::GUC_ACTION_SAVE,
