@@ -45,7 +45,7 @@ AS 'MODULE_PATHNAME', 'redact_user_payloads_wrapper';
 -- lz4 where the server was built with it: it compresses a payload in a fraction of pglz's time.
 DO $$
 BEGIN
-    IF 'lz4' = ANY ((SELECT enumvals FROM pg_catalog.pg_settings WHERE name = 'default_toast_compression')) THEN
+    IF EXISTS (SELECT FROM pg_catalog.pg_settings WHERE name = 'default_toast_compression' AND 'lz4'::text = ANY (enumvals)) THEN
         ALTER TABLE clerk_sync.inbox ALTER COLUMN payload SET COMPRESSION lz4;
     END IF;
 END

@@ -25,7 +25,7 @@ COMMENT ON TABLE clerk_sync.inbox IS
 -- pglz's time, on every delivery.
 DO $$
 BEGIN
-    IF 'lz4' = ANY ((SELECT enumvals FROM pg_catalog.pg_settings WHERE name = 'default_toast_compression')) THEN
+    IF EXISTS (SELECT FROM pg_catalog.pg_settings WHERE name = 'default_toast_compression' AND 'lz4'::text = ANY (enumvals)) THEN
         ALTER TABLE clerk_sync.inbox ALTER COLUMN payload SET COMPRESSION lz4;
     END IF;
 END
