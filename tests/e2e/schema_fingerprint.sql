@@ -15,7 +15,7 @@ SELECT fact FROM (
            || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
            || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
            || CASE WHEN a.attcollation <> 0 THEN ' collate ' || a.attcollation::regcollation::text ELSE '' END
-           || CASE WHEN a.attcompression <> '' THEN ' compression ' || a.attcompression ELSE '' END
+           || CASE WHEN a.attcompression::text <> '' THEN ' compression ' || a.attcompression::text ELSE '' END
     FROM pg_class c
     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
     LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
