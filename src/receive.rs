@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use clerk_sync_core::engine::{self, Outcome};
 use clerk_sync_core::event::EVENT_FIELDS;
-use clerk_sync_core::{envelope, parse_event, Envelope, Settings};
+use clerk_sync_core::{envelope, parse_event, Envelope, PayloadError, Settings};
 use pgrx::prelude::*;
 use pgrx::FromDatum;
 use serde_json::{json, Map, Value};
@@ -128,19 +128,20 @@ enum Body<'a> {
     Jsonb(&'a RawJsonb),
 }
 
-/// The body as jsonb: parsed by Postgres (`jsonb_in`), the one parse of the delivery.
-fn to_jsonb(body: &Body) -> pg_sys::Datum {
+/// The body as jsonb: parsed by Postgres (`jsonb_in`), the one parse of the delivery. Raises
+/// (inside the caller's subtransaction) when the body is not JSON.
+fn to_jsonb(body: &Body) -> Result<pg_sys::Datum, PayloadError> {
     match body {
-        Body::Jsonb(jsonb) => jsonb.datum(),
+        Body::Jsonb(jsonb) => Ok(jsonb.datum()),
         Body::Text(text) => {
-            // Text values cannot hold NUL, so the conversion cannot fail.
-            let text = std::ffi::CString::new(*text).unwrap_or_default();
+            // Text values cannot hold NUL, so the conversion does not fail.
+            let text = std::ffi::CString::new(*text).map_err(|_| PayloadError::NotAnObject)?;
             // SAFETY: jsonb_in takes a NUL-terminated C string; its result is palloc'd in the
             // current memory context, which outlives this delivery.
             unsafe {
                 pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(pg_sys::Datum::from(text.as_ptr()))])
             }
-            .unwrap_or(pg_sys::Datum::from(0))
+            .ok_or(PayloadError::NotAnObject)
         }
     }
 }
@@ -166,7 +167,7 @@ fn accept(msg_id: &str, body: Body, settings: Rc<Settings>) -> Answer {
     let mut store = SpiStore::new(settings);
     let mut parsed: Option<(pg_sys::Datum, Envelope)> = None;
     let tried = subtransaction::attempt(|| -> Result<Outcome, NotApplied> {
-        let payload = to_jsonb(&body);
+        let payload = to_jsonb(&body)?;
         // SAFETY: `payload` is a jsonb datum made just above.
         let event = unsafe { RawJsonb::from_datum(payload, false) }.map(|j| j.to_value(&EVENT_FIELDS));
         let event = event.unwrap_or(Value::Null);
