@@ -62,7 +62,11 @@ impl Store for SpiStore {
         order_ms: i64,
         first_choice: Option<&str>,
     ) -> Result<Option<Moved>, Self::Error> {
-        user_state::mark(clerk_id, order_ms, first_choice)
+        let Some(first_seen) = user_state::mark(clerk_id, order_ms)? else {
+            return Ok(None);
+        };
+        let first_claim = first_choice.map(|name| usernames::claim(name, clerk_id)).transpose()?;
+        Ok(Some(Moved { first_seen, first_claim }))
     }
 
     fn tombstone(&mut self, clerk_id: &str, deleted_at_ms: i64) -> Result<bool, Self::Error> {

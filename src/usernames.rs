@@ -1,4 +1,5 @@
-//! `clerk_sync.username_claim`: usernames given out, by owner (which name to choose is the
+//! `clerk_sync.username_claim`, the only code that writes it: usernames given out, by owner, for
+//! a users table without its own unique index on the username (which name to choose is the
 //! engine's decision, `clerk_sync_core::engine`).
 //!
 //! A user claims a candidate by inserting it into the claim table: its primary key makes two
@@ -13,7 +14,7 @@ use crate::statements::{Statement, TEXT};
 
 /// From the `fresh` column of a claiming insert: true new, false the user's already, NULL
 /// another user's.
-pub fn claim_from_fresh(fresh: Option<bool>) -> Claim {
+fn claim_from_fresh(fresh: Option<bool>) -> Claim {
     match fresh {
         Some(true) => Claim::New,
         Some(false) => Claim::Kept,
