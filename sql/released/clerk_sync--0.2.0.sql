@@ -19,7 +19,7 @@ AS 'MODULE_PATHNAME', 'add_secret_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/apply.rs:129
+-- src/apply.rs:54
 -- clerk_sync::apply::backfill
 CREATE  FUNCTION "backfill"(
 	"users" jsonb /* Option < pgrx :: JsonB > */
@@ -34,7 +34,7 @@ AS 'MODULE_PATHNAME', 'backfill_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/apply.rs:111
+-- src/apply.rs:36
 -- clerk_sync::apply::clerk_apply
 CREATE  FUNCTION "clerk_apply"(
 	"event" jsonb /* Option < RawJsonb > */
@@ -140,6 +140,57 @@ AS 'MODULE_PATHNAME', 'clerk_verify_report_with_secret_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- src/receive.rs:264
+-- clerk_sync::receive::ingest
+CREATE  FUNCTION "ingest"(
+	"msg_id" TEXT, /* Option < & str > */
+	"payload" jsonb /* Option < RawJsonb > */
+) RETURNS TEXT /* & '_ str */
+VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'ingest_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- src/inbox.rs:236
+-- clerk_sync::inbox::prune
+CREATE  FUNCTION "prune"(
+	"older_than" interval, /* Option < pgrx :: datum :: Interval > */
+	"include_failed" bool DEFAULT false /* Option < bool > */
+) RETURNS bigint /* i64 */
+VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'prune_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- src/receive.rs:256
+-- clerk_sync::receive::receive
+CREATE  FUNCTION "receive"(
+	"headers" jsonb, /* Option < RawJsonb > */
+	"body" TEXT /* Option < & str > */
+) RETURNS jsonb /* pgrx :: JsonB */
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'receive_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- src/inbox.rs:228
+-- clerk_sync::inbox::redact_user_payloads
+CREATE  FUNCTION "redact_user_payloads"(
+	"user_id" TEXT /* Option < & str > */
+) RETURNS bigint /* i64 */
+VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'redact_user_payloads_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- src/secrets.rs:51
 -- clerk_sync::secrets::remove_secret
 CREATE  FUNCTION "remove_secret"(
@@ -148,6 +199,18 @@ CREATE  FUNCTION "remove_secret"(
 VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'remove_secret_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- src/receive.rs:275
+-- clerk_sync::receive::replay
+CREATE  FUNCTION "replay"(
+	"msg_id" TEXT /* Option < & str > */
+) RETURNS TEXT /* & '_ str */
+VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'replay_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -233,7 +296,7 @@ CREATE FUNCTION "config_changed"()
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:26
+-- src/lib.rs:29
 -- requires:
 --   settings::setting_is_valid
 --   config::config_changed
@@ -313,15 +376,16 @@ SELECT pg_catalog.pg_extension_config_dump('clerk_sync.username_claim', '');
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:31
+-- src/lib.rs:34
 -- requires:
 --   schema
+--   receive::replay
 
--- The inbox: every verified delivery, keyed by its svix-id, with what became of it.
+-- The inbox: every verified delivery, keyed by its svix-id, with what became of it. Only
+-- src/inbox.rs writes it (recording deliveries and replays, erasure, prune); here are the table
+-- and what only reads it or loops over replay().
 -- PL/pgSQL bodies are resolved when they run, so each pins its search_path; SQL-standard bodies
 -- (BEGIN ATOMIC, RETURN) are resolved once, at CREATE.
--- ingest() records and applies one delivery; replay*() apply stored ones again; prune() and
--- redact_user_payloads() keep what is stored small and free of deleted users' personal data.
 
 CREATE TABLE clerk_sync.inbox (
     msg_id      text COLLATE "C" PRIMARY KEY,
@@ -340,110 +404,20 @@ CREATE TABLE clerk_sync.inbox (
 );
 COMMENT ON TABLE clerk_sync.inbox IS
     'Verified webhook deliveries by svix-id. outcome: created, updated, deleted, stale, ignored, failed (see error_code, last_error) or malformed (a body that is not JSON, kept in raw_body).';
+-- lz4 where the server was built with it (Debian's is): it compresses a payload in a fraction of
+-- pglz's time, on every delivery.
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_settings WHERE name = 'default_toast_compression' AND 'lz4'::text = ANY (enumvals)) THEN
+        ALTER TABLE clerk_sync.inbox ALTER COLUMN payload SET COMPRESSION lz4;
+    END IF;
+END
+$$;
 CREATE INDEX inbox_user_id ON clerk_sync.inbox (user_id);
 CREATE INDEX inbox_received_at ON clerk_sync.inbox (received_at);
 CREATE INDEX inbox_failed ON clerk_sync.inbox (event_at, received_at) WHERE outcome = 'failed';
 REVOKE ALL ON clerk_sync.inbox FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('clerk_sync.inbox', '');
-
--- The envelope's timestamp (Unix ms) as timestamptz; NULL when absent or not a sane number.
-CREATE FUNCTION clerk_sync.event_at(payload jsonb) RETURNS timestamptz
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE
-    WHEN pg_catalog.jsonb_typeof(payload -> 'timestamp') = 'number'
-     AND (payload ->> 'timestamp')::numeric BETWEEN 0 AND 100000000000000
-    THEN pg_catalog.to_timestamp((payload ->> 'timestamp')::numeric / 1000)
-END;
-
--- The Clerk user an event is about: data.id for user.* events, data.user_id for others.
-CREATE FUNCTION clerk_sync.event_user_id(payload jsonb) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE
-    WHEN payload ->> 'type' LIKE 'user.%' THEN payload -> 'data' ->> 'id'
-    ELSE payload -> 'data' ->> 'user_id'
-END;
-
--- Erasure: replaces the stored payloads of one user by what ordering needs (type, timestamp,
--- ids, updated_at), dropping names, emails, phone numbers, IP addresses and user agents.
-CREATE FUNCTION clerk_sync.redact_user_payloads(user_id text) RETURNS bigint
-LANGUAGE sql VOLATILE
-BEGIN ATOMIC
-    WITH redacted AS (
-        UPDATE clerk_sync.inbox i
-        SET payload = pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
-                'type', i.payload -> 'type',
-                'object', i.payload -> 'object',
-                'timestamp', i.payload -> 'timestamp',
-                'data', pg_catalog.jsonb_build_object(
-                    'id', i.payload -> 'data' -> 'id',
-                    'user_id', i.payload -> 'data' -> 'user_id',
-                    'updated_at', i.payload -> 'data' -> 'updated_at',
-                    'redacted', true))),
-            raw_body = NULL,
-            last_error = NULL,
-            redacted_at = pg_catalog.now()
-        WHERE i.user_id = redact_user_payloads.user_id AND i.redacted_at IS NULL
-        RETURNING 1
-    )
-    SELECT pg_catalog.count(*) FROM redacted;
-END;
-
--- Applies the stored payload of one delivery again and records the outcome. A failure is
--- recorded (outcome 'failed', last_error) and rolled back to this point, never raised.
-CREATE FUNCTION clerk_sync.replay(msg_id text) RETURNS text
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-DECLARE
-    stored jsonb;
-    result text;
-BEGIN
-    SELECT payload INTO stored FROM clerk_sync.inbox WHERE msg_id = replay.msg_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'no stored delivery with svix-id "%"', replay.msg_id
-            USING ERRCODE = 'undefined_object', HINT = 'SELECT msg_id FROM clerk_sync.inbox lists them.';
-    END IF;
-    BEGIN
-        result := clerk_sync.clerk_apply(stored);
-        UPDATE clerk_sync.inbox
-        SET attempts = attempts + 1, outcome = result, error_code = NULL, last_error = NULL,
-            applied_at = pg_catalog.now()
-        WHERE msg_id = replay.msg_id;
-    EXCEPTION WHEN OTHERS THEN
-        UPDATE clerk_sync.inbox
-        SET attempts = attempts + 1, outcome = 'failed', error_code = SQLSTATE,
-            last_error = SQLSTATE || ': ' || SQLERRM
-        WHERE msg_id = replay.msg_id;
-        result := 'failed';
-    END;
-    RETURN result;
-END
-$$;
-
--- Records one verified delivery and applies it. A redelivery of an applied id changes nothing
--- and answers 'duplicate'; a redelivery of a failed one is applied again.
-CREATE FUNCTION clerk_sync.ingest(msg_id text, payload jsonb) RETURNS text
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-DECLARE
-    previous text;
-BEGIN
-    INSERT INTO clerk_sync.inbox (msg_id, event_type, user_id, event_at, payload)
-    VALUES (ingest.msg_id, ingest.payload ->> 'type', clerk_sync.event_user_id(ingest.payload),
-            clerk_sync.event_at(ingest.payload), ingest.payload)
-    ON CONFLICT (msg_id) DO NOTHING;
-    IF NOT FOUND THEN
-        SELECT outcome INTO previous FROM clerk_sync.inbox WHERE msg_id = ingest.msg_id FOR UPDATE;
-        IF previous <> 'failed' THEN
-            RETURN 'duplicate';
-        END IF;
-    END IF;
-    RETURN clerk_sync.replay(ingest.msg_id);
-END
-$$;
 
 -- Applies the given deliveries again, one after the other, each in its own subtransaction.
 CREATE FUNCTION clerk_sync.replay_each(msg_ids text[]) RETURNS TABLE (msg_id text, outcome text)
@@ -478,20 +452,6 @@ BEGIN ATOMIC
         ORDER BY i.event_at NULLS LAST, i.received_at, i.msg_id));
 END;
 
--- Retention: deletes deliveries received before now() - older_than. Failed deliveries are kept
--- unless include_failed, so that no event is lost to pruning by accident.
-CREATE FUNCTION clerk_sync.prune(older_than interval, include_failed boolean DEFAULT false) RETURNS bigint
-LANGUAGE sql VOLATILE
-BEGIN ATOMIC
-    WITH pruned AS (
-        DELETE FROM clerk_sync.inbox
-        WHERE received_at < pg_catalog.now() - prune.older_than
-          AND (prune.include_failed OR outcome <> 'failed')
-        RETURNING 1
-    )
-    SELECT pg_catalog.count(*) FROM pruned;
-END;
-
 -- Deliveries by outcome: a quick look at the webhook's health (since 0.1.1).
 CREATE FUNCTION clerk_sync.inbox_stats()
 RETURNS TABLE (outcome text, deliveries bigint, first_received timestamptz, last_received timestamptz)
@@ -505,68 +465,15 @@ END;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:32
+-- src/lib.rs:35
 -- requires:
 --   inbox
+--   receive::receive
 
--- The HTTP entry points. receive() is the whole pipeline for any proxy; webhook(json) is the
--- same for PostgREST; expose_webhook() publishes it in PostgREST's API schema.
--- Both entry points are SECURITY DEFINER with a pinned search_path, so the role that calls them
--- needs EXECUTE on them and nothing else.
-
--- Verifies, records and applies one delivery; never raises for anything a sender can send.
--- Returns {"status": <HTTP status>, "outcome": ..., "id": <svix-id>, ...}:
---   200 created, updated, deleted, stale, ignored, duplicate
---   400 malformed (verified, but the body is not JSON, or not a valid Clerk event; kept)
---   401 unverified (nothing stored; "reason" says why)
---   413 too_large (over setting max_body_bytes; nothing stored)
---   500 failed (applying failed; the delivery is kept with its error, and retried when Svix
---       redelivers it) or not_configured (no signing secret)
-CREATE FUNCTION clerk_sync.receive(headers jsonb, body text) RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    verification record;
-    payload jsonb;
-    outcome text;
-    failure_code text;
-BEGIN
-    IF octet_length(body) > clerk_sync.setting_value('max_body_bytes')::bigint THEN
-        RETURN jsonb_build_object('status', 413, 'outcome', 'too_large');
-    END IF;
-
-    BEGIN
-        SELECT * INTO verification FROM clerk_sync.clerk_verify_report(headers, body);
-    EXCEPTION WHEN object_not_in_prerequisite_state THEN
-        RETURN jsonb_build_object('status', 500, 'outcome', 'not_configured', 'error', SQLERRM);
-    END;
-    IF NOT verification.verified THEN
-        RETURN jsonb_build_object('status', 401, 'outcome', 'unverified', 'reason', verification.reason);
-    END IF;
-
-    BEGIN
-        payload := body::jsonb;
-    EXCEPTION WHEN OTHERS THEN
-        INSERT INTO clerk_sync.inbox (msg_id, raw_body, attempts, outcome, error_code, last_error)
-        VALUES (verification.msg_id, body, 1, 'malformed', SQLSTATE, SQLSTATE || ': ' || SQLERRM)
-        ON CONFLICT (msg_id) DO UPDATE SET attempts = clerk_sync.inbox.attempts + 1;
-        RETURN jsonb_build_object('status', 400, 'outcome', 'malformed', 'id', verification.msg_id);
-    END;
-
-    outcome := clerk_sync.ingest(verification.msg_id, payload);
-    IF outcome = 'failed' THEN
-        SELECT error_code INTO failure_code FROM clerk_sync.inbox WHERE msg_id = verification.msg_id;
-    END IF;
-    RETURN jsonb_build_object(
-        'status', CASE WHEN outcome <> 'failed' THEN 200 WHEN failure_code = '22023' THEN 400 ELSE 500 END,
-        'outcome', outcome,
-        'id', verification.msg_id,
-        'type', payload ->> 'type',
-        'user_id', clerk_sync.event_user_id(payload))
-        || CASE WHEN outcome = 'failed' THEN jsonb_build_object('error_code', failure_code) ELSE '{}' END;
-END
-$$;
+-- The PostgREST entry point and its publication. receive(), the whole pipeline for any proxy, is
+-- in src/receive.rs; webhook(json) is the same for PostgREST; expose_webhook() publishes it in
+-- PostgREST's API schema. Both entry points are SECURITY DEFINER with a pinned search_path, so
+-- the role that calls them needs EXECUTE on them and nothing else.
 
 -- The PostgREST entry point: one unnamed json parameter, so PostgREST passes the raw body
 -- unchanged; headers from request.headers; the HTTP status through response.status, so that the
@@ -628,7 +535,7 @@ $$;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:33
+-- src/lib.rs:36
 -- finalize
 -- Nothing in clerk_sync is callable by PUBLIC: the owner grants what each role needs
 -- (see the README's "Privileges").
