@@ -2,23 +2,18 @@
 //! its outcome, replays recorded, erasure, retention. (The table, and the replay loops and
 //! statistics that only read it, are in `sql/inbox.sql`.)
 
-use pgrx::datum::DatumWithOid;
-use pgrx::pg_sys::{self, PgBuiltInOids};
-use pgrx::prelude::*;
-
 use clerk_sync_core::event::EVENT_FIELDS;
 use clerk_sync_core::Envelope;
+use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
 use pgrx::FromDatum;
 use serde_json::Value;
 
 use crate::error::{ClerkSyncError, OrReport};
 use crate::jsonb::RawJsonb;
-use crate::statements::{Statement, TEXT};
-
-const BOOL: pg_sys::Oid = PgBuiltInOids::BOOLOID.value();
-const FLOAT8: pg_sys::Oid = PgBuiltInOids::FLOAT8OID.value();
-const JSONB: pg_sys::Oid = PgBuiltInOids::JSONBOID.value();
-const INTERVAL: pg_sys::Oid = PgBuiltInOids::INTERVALOID.value();
+use crate::statements::{Statement, BOOL, FLOAT8, INTERVAL, JSONB, TEXT};
+use crate::subtransaction::Failure;
 
 /// Erasure of a stored payload (the SQL expression `$payload` names): only what ordering needs
 /// (type, timestamp, ids, updated_at) is kept; names, emails, phone numbers, IP addresses and user
@@ -137,7 +132,7 @@ pub struct Delivery<'a> {
     /// Kept only when the body is not JSON.
     pub raw_body: Option<&'a str>,
     pub outcome: &'a str,
-    pub failure: Option<(&'a str, &'a str)>,
+    pub failure: Option<&'a Failure>,
     /// Store the payload erased: its user is deleted and erasure is on.
     pub erased: bool,
 }
@@ -149,7 +144,7 @@ impl<'a> Delivery<'a> {
         envelope: &'a Envelope,
         payload: pg_sys::Datum,
         outcome: &'a str,
-        failure: Option<(&'a str, &'a str)>,
+        failure: Option<&'a Failure>,
         erased: bool,
     ) -> Self {
         Delivery {
@@ -162,6 +157,21 @@ impl<'a> Delivery<'a> {
             outcome,
             failure,
             erased,
+        }
+    }
+
+    /// A verified delivery whose body is not JSON: kept with its raw body (when there is one).
+    pub fn malformed(msg_id: &'a str, raw_body: Option<&'a str>, failure: &'a Failure) -> Self {
+        Delivery {
+            msg_id,
+            event_type: None,
+            user_id: None,
+            event_at_ms: None,
+            payload: None,
+            raw_body,
+            outcome: "malformed",
+            failure: Some(failure),
+            erased: false,
         }
     }
 }
@@ -183,8 +193,8 @@ pub fn record(delivery: &Delivery) -> Result<bool, ClerkSyncError> {
         payload,
         text(delivery.raw_body),
         delivery.outcome.into(),
-        text(delivery.failure.map(|(code, _)| code)),
-        text(delivery.failure.map(|(_, message)| message)),
+        text(delivery.failure.map(|f| f.sqlstate.as_str())),
+        text(delivery.failure.map(|f| f.message.as_str())),
     ];
     let insert = if delivery.erased { &INSERT_ERASED_DELIVERY } else { &INSERT_DELIVERY };
     if insert.with(|s| s.execute(&args, |rows| Ok(!rows.is_empty())))? {
@@ -209,12 +219,12 @@ pub fn stored_event(msg_id: &str) -> Result<Option<Option<Value>>, ClerkSyncErro
     })
 }
 
-pub fn record_replay(msg_id: &str, outcome: &str, failure: Option<(&str, &str)>) -> Result<(), ClerkSyncError> {
+pub fn record_replay(msg_id: &str, outcome: &str, failure: Option<&Failure>) -> Result<(), ClerkSyncError> {
     let args = [
         msg_id.into(),
         outcome.into(),
-        failure.map(|(code, _)| code.to_owned()).into(),
-        failure.map(|(_, message)| message.to_owned()).into(),
+        failure.map(|f| f.sqlstate.clone()).into(),
+        failure.map(|f| f.message.clone()).into(),
     ];
     RECORD_REPLAY.with(|s| s.execute(&args, |_| Ok(())))
 }

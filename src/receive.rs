@@ -190,17 +190,7 @@ fn accept(msg_id: &str, body: Body, settings: Rc<Settings>) -> Answer {
             Body::Text(text) => Some(text),
             Body::Jsonb(_) => None,
         };
-        record(&Delivery {
-            msg_id,
-            event_type: None,
-            user_id: None,
-            event_at_ms: None,
-            payload: None,
-            raw_body,
-            outcome: "malformed",
-            failure: Some((&failure.sqlstate, &failure.message)),
-            erased: false,
-        });
+        record(&Delivery::malformed(msg_id, raw_body, &failure));
         return Answer::Malformed { msg_id: msg_id.to_owned() };
     };
     let result = match tried {
@@ -211,8 +201,7 @@ fn accept(msg_id: &str, body: Body, settings: Rc<Settings>) -> Answer {
         Err(failure) => Applied::Failed(failure),
     };
     if let Some(failure) = result.failure() {
-        let failure = Some((failure.sqlstate.as_str(), failure.message.as_str()));
-        let delivery = Delivery::of(msg_id, &envelope, payload, "failed", failure, false);
+        let delivery = Delivery::of(msg_id, &envelope, payload, "failed", Some(failure), false);
         if !record(&delivery) {
             // Recorded before, with an outcome that stands: this redelivery changed nothing.
             return Answer::Recorded { msg_id: msg_id.to_owned(), envelope, result: Applied::Duplicate };
@@ -284,15 +273,11 @@ fn replay(msg_id: Option<&str>) -> &'static str {
         let event = event.ok_or(ClerkSyncError::NullArgument("payload"))?;
         Ok(engine::apply(&mut store, &parse_event(&event)?)?)
     });
-    let failure = match tried {
-        Ok(Ok(outcome)) => Ok(outcome),
-        Ok(Err(error)) => Err(Failure::from(&error)),
-        Err(failure) => Err(failure),
+    let (outcome, failure) = match tried {
+        Ok(Ok(outcome)) => (outcome.word(), None),
+        Ok(Err(error)) => ("failed", Some(Failure::from(&error))),
+        Err(failure) => ("failed", Some(failure)),
     };
-    let (outcome, failure) = match &failure {
-        Ok(outcome) => (outcome.word(), None),
-        Err(failure) => ("failed", Some((failure.sqlstate.as_str(), failure.message.as_str()))),
-    };
-    inbox::record_replay(msg_id, outcome, failure).or_report();
+    inbox::record_replay(msg_id, outcome, failure.as_ref()).or_report();
     outcome
 }

@@ -12,6 +12,10 @@ use crate::error::ClerkSyncError;
 
 pub const TEXT: pg_sys::Oid = PgBuiltInOids::TEXTOID.value();
 pub const INT8: pg_sys::Oid = PgBuiltInOids::INT8OID.value();
+pub const BOOL: pg_sys::Oid = PgBuiltInOids::BOOLOID.value();
+pub const FLOAT8: pg_sys::Oid = PgBuiltInOids::FLOAT8OID.value();
+pub const JSONB: pg_sys::Oid = PgBuiltInOids::JSONBOID.value();
+pub const INTERVAL: pg_sys::Oid = PgBuiltInOids::INTERVALOID.value();
 
 /// Prepares a statement that may write, with explicit parameter types.
 pub fn prepare(sql: &str, types: &[pg_sys::Oid]) -> Result<OwnedPreparedStatement, ClerkSyncError> {

@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use clerk_sync_core::engine::{Claim, Moved, Policy, Release, Store, UserRow, Usernames, Written};
+use clerk_sync_core::engine::{Claim, Moved, Policy, Release, Store, UserRow, Written};
 use clerk_sync_core::Settings;
 
 use crate::error::ClerkSyncError;
@@ -42,12 +42,7 @@ impl Store for SpiStore {
 
     fn policy(&mut self) -> Result<Policy, Self::Error> {
         let target = self.target()?;
-        let usernames = match (target.has_username, target.username_unique) {
-            (false, _) => Usernames::Unmapped,
-            (true, false) => Usernames::Claimed,
-            (true, true) => Usernames::UniqueInTarget,
-        };
-        let email_required = target.email_required;
+        let (usernames, email_required) = (target.usernames, target.email_required);
         Ok(Policy {
             usernames,
             email_required,

@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use clerk_sync_core::engine::{UserRow, Written};
+use clerk_sync_core::engine::{UserRow, Usernames, Written};
 use clerk_sync_core::settings::Target;
 use clerk_sync_core::target_sql::{self, ColumnInfo, ColumnKind, InsertNew, TargetError};
 use pgrx::datum::DatumWithOid;
@@ -24,14 +24,17 @@ use crate::table_owner;
 pub struct TargetPlan {
     relid: pg_sys::Oid,
     owner: pg_sys::Oid,
-    insert_new: OwnedPreparedStatement,
-    /// `insert_new` is the plain `ON CONFLICT DO NOTHING` insert (see `InsertNew`).
-    insert_new_is_plain: bool,
+    insert_new: InsertNewPlan,
     upsert: OwnedPreparedStatement,
     delete: OwnedPreparedStatement,
     pub email_required: bool,
-    pub has_username: bool,
-    pub username_unique: bool,
+    pub usernames: Usernames,
+}
+
+/// The prepared `InsertNew`.
+enum InsertNewPlan {
+    OnConflictDoNothing(OwnedPreparedStatement),
+    Checked(OwnedPreparedStatement),
 }
 
 thread_local! {
@@ -83,11 +86,12 @@ impl TargetPlan {
     pub fn write(&self, row: &UserRow, first_seen: bool) -> Result<Written, ClerkSyncError> {
         table_owner::run_as(self.owner, || {
             if first_seen {
-                let inserted = if self.insert_new_is_plain {
-                    execute(&self.insert_new, &user_row_args(row), |rows| Ok(!rows.is_empty()))?
-                        .then_some(Written::Inserted)
-                } else {
-                    written(&self.insert_new, row)?
+                let inserted = match &self.insert_new {
+                    InsertNewPlan::OnConflictDoNothing(statement) => {
+                        execute(statement, &user_row_args(row), |rows| Ok(!rows.is_empty()))?
+                            .then_some(Written::Inserted)
+                    }
+                    InsertNewPlan::Checked(statement) => written(statement, row)?,
                 };
                 if let Some(written) = inserted {
                     return Ok(written);
@@ -187,20 +191,18 @@ fn build(target: &Target) -> Result<TargetPlan, ClerkSyncError> {
     })?;
     // Prepared in the context they run in, so the plans are parsed with its search_path.
     table_owner::run_as(owner, || {
-        let (insert_new, insert_new_is_plain) = match &statements.insert_new {
-            InsertNew::OnConflictDoNothing(sql) => (sql, true),
-            InsertNew::Checked(sql) => (sql, false),
+        let insert_new = match &statements.insert_new {
+            InsertNew::OnConflictDoNothing(sql) => InsertNewPlan::OnConflictDoNothing(prepare(sql, &USER_ROW_TYPES)?),
+            InsertNew::Checked(sql) => InsertNewPlan::Checked(prepare(sql, &USER_ROW_TYPES)?),
         };
         Ok(TargetPlan {
             relid,
             owner,
-            insert_new: prepare(insert_new, &USER_ROW_TYPES)?,
-            insert_new_is_plain,
+            insert_new,
             upsert: prepare(&statements.upsert, &USER_ROW_TYPES)?,
             delete: prepare(&statements.delete, &[TEXT, INT8])?,
             email_required: statements.email_required,
-            has_username: statements.has_username,
-            username_unique: statements.username_unique,
+            usernames: statements.usernames,
         })
     })
 }

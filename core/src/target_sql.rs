@@ -9,6 +9,7 @@
 //! prepared with all their parameter types, so a parameter that an unmapped column leaves unused
 //! is harmless.
 
+use crate::engine::Usernames;
 use crate::ident::quote_ident;
 use crate::settings::{DeleteMode, Target};
 
@@ -86,10 +87,9 @@ pub struct TargetStatements {
     pub delete: String,
     /// The email column is NOT NULL: a user without email gets a placeholder.
     pub email_required: bool,
-    /// A username column is mapped: usernames are chosen and kept unique.
-    pub has_username: bool,
-    /// The table has a unique index on the username column: it keeps usernames unique.
-    pub username_unique: bool,
+    /// How usernames are kept unique: not at all (no column), by clerk_sync's claims, or by the
+    /// table's own unique index on the column.
+    pub usernames: Usernames,
 }
 
 fn kind_name(kind: &ColumnKind) -> String {
@@ -262,8 +262,11 @@ where
         upsert,
         delete,
         email_required,
-        has_username: target.username.is_some(),
-        username_unique,
+        usernames: match (&target.username, username_unique) {
+            (None, _) => Usernames::Unmapped,
+            (Some(_), false) => Usernames::Claimed,
+            (Some(_), true) => Usernames::UniqueInTarget,
+        },
     })
 }
 
@@ -336,9 +339,8 @@ mod tests {
             ),
             "the table's unique indexes on the Clerk id and the username guard the plain insert"
         );
-        assert!(s.username_unique);
+        assert_eq!(s.usernames, Usernames::UniqueInTarget);
         assert!(s.email_required);
-        assert!(s.has_username);
         let InsertNew::OnConflictDoNothing(insert_new) = &s.insert_new else { unreachable!() };
         for sql in [insert_new, &s.upsert, &s.delete] {
             assert!(!sql.contains("clerk_sync."), "the app's statements touch nothing of clerk_sync's: {sql}");
@@ -352,7 +354,7 @@ mod tests {
         let InsertNew::Checked(sql) = &s.insert_new else { panic!("{:?}", s.insert_new) };
         assert!(sql.contains("inserted AS (INSERT INTO \"public\".\"User\" (\"clerkUserId\", \"email\""), "{sql}");
         assert!(sql.ends_with("AND NOT EXISTS (SELECT 1 FROM \"public\".\"User\" WHERE \"clerkUserId\" = $1) RETURNING 1) SELECT taken.in_use, EXISTS (SELECT 1 FROM inserted) FROM taken"), "{sql}");
-        assert!(!s.username_unique);
+        assert_eq!(s.usernames, Usernames::Claimed);
         let unique_clerk_only =
             |name: &str| prisma(name).map(|info| ColumnInfo { unique: name == "clerkUserId", ..info });
         let s = build(&Settings::default().target, unique_clerk_only).unwrap();
@@ -405,7 +407,7 @@ mod tests {
              SELECT taken.in_use, EXISTS (SELECT 1 FROM inserted) FROM taken"
         );
         assert!(!s.email_required);
-        assert!(!s.has_username);
+        assert_eq!(s.usernames, Usernames::Unmapped);
     }
 
     #[test]
