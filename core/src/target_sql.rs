@@ -80,11 +80,25 @@ pub enum InsertNew {
     Checked(String),
 }
 
+/// The set-based statements of a batch (`clerk_sync_core::batch`). Parameters of `insert` and
+/// `update`: nine arrays, element by element the nine values of a user's row (text[] × 7,
+/// bigint[] × 2). Of `rows_of`: $1 Clerk ids, $2 usernames (text[]); its rows: (Clerk id,
+/// username) of every row having one of them. Of `delete`: $1 Clerk ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchStatements {
+    pub rows_of: String,
+    pub insert: String,
+    pub update: String,
+    /// None when deletes are soft (a batch is not planned then).
+    pub delete: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetStatements {
     pub insert_new: InsertNew,
     pub upsert: String,
     pub delete: String,
+    pub batch: BatchStatements,
     /// The email column is NOT NULL: a user without email gets a placeholder.
     pub email_required: bool,
     /// How usernames are kept unique: not at all (no column), by clerk_sync's claims, or by the
@@ -126,65 +140,49 @@ fn text_expr(column: &str, kind: &ColumnKind, param: &str) -> Result<String, Tar
     }
 }
 
-/// Builds the statements, looking each configured column up with `column`.
-pub fn build<F>(target: &Target, column: F) -> Result<TargetStatements, TargetError>
+/// The columns a user's row writes, with their values as expressions of the nine values
+/// (`arg(n)` names value n: a parameter, or a column of the batch's `unnest`).
+struct Mapping {
+    /// `column = value`, the Clerk id first.
+    set_list: Vec<String>,
+    insert_columns: Vec<String>,
+    insert_values: Vec<String>,
+}
+
+fn mapping<L>(target: &Target, lookup: &L, arg: &dyn Fn(usize) -> String) -> Result<Mapping, TargetError>
 where
-    F: Fn(&str) -> Option<ColumnInfo>,
+    L: Fn(&str, &'static str) -> Result<ColumnInfo, TargetError>,
 {
-    let table = format!("{}.{}", quote_ident(&target.schema), quote_ident(&target.table));
-    let lookup = |name: &str, setting: &'static str| -> Result<ColumnInfo, TargetError> {
-        let info = column(name).ok_or_else(|| TargetError::NoColumn {
-            table: table.clone(),
-            column: name.to_owned(),
-            setting,
-        })?;
-        if info.generated {
-            return Err(TargetError::Generated(name.to_owned()));
-        }
-        Ok(info)
-    };
-
     let clerk = quote_ident(&target.clerk_user_id);
-    let clerk_info = lookup(&target.clerk_user_id, "column.clerk_user_id")?;
-    let mut username_unique = false;
-    text_expr(&target.clerk_user_id, &clerk_info.kind, "$1")?;
-
-    // (quoted column, value expression) for every mapped column, in parameter order.
+    // (quoted column, value expression) for every mapped column, in value order.
     let mut assignments: Vec<(String, String)> = Vec::new();
     let text_columns = [
-        (&target.email, "column.email", "$2"),
-        (&target.username, "column.username", "$3"),
-        (&target.first_name, "column.first_name", "$4"),
-        (&target.last_name, "column.last_name", "$5"),
-        (&target.photo_url, "column.photo_url", "$6"),
-        (&target.phone_number, "column.phone_number", "$7"),
+        (&target.email, "column.email", 2),
+        (&target.username, "column.username", 3),
+        (&target.first_name, "column.first_name", 4),
+        (&target.last_name, "column.last_name", 5),
+        (&target.photo_url, "column.photo_url", 6),
+        (&target.phone_number, "column.phone_number", 7),
     ];
-    let mut email_required = false;
-    for (name, setting, param) in text_columns {
+    for (name, setting, value) in text_columns {
         if let Some(name) = name {
             let info = lookup(name, setting)?;
-            if setting == "column.email" {
-                email_required = info.not_null;
-            }
-            if setting == "column.username" {
-                username_unique = info.unique;
-            }
-            assignments.push((quote_ident(name), text_expr(name, &info.kind, param)?));
+            assignments.push((quote_ident(name), text_expr(name, &info.kind, &arg(value))?));
         }
     }
-    for (name, setting, param) in
-        [(&target.created_at, "column.created_at", "$8"), (&target.updated_at, "column.updated_at", "$9")]
+    for (name, setting, value) in
+        [(&target.created_at, "column.created_at", 8), (&target.updated_at, "column.updated_at", 9)]
     {
         if let Some(name) = name {
             let info = lookup(name, setting)?;
-            assignments.push((quote_ident(name), time_expr(name, &info.kind, param)?));
+            assignments.push((quote_ident(name), time_expr(name, &info.kind, &arg(value))?));
         }
     }
 
-    let mut set_list = vec![format!("{clerk} = $1")];
+    let mut set_list = vec![format!("{clerk} = {}", arg(1))];
     set_list.extend(assignments.iter().map(|(col, expr)| format!("{col} = {expr}")));
     let mut insert_columns = vec![clerk.clone()];
-    let mut insert_values = vec!["$1".to_owned()];
+    let mut insert_values = vec![arg(1)];
     for (col, expr) in &assignments {
         insert_columns.push(col.clone());
         insert_values.push(expr.clone());
@@ -207,6 +205,62 @@ where
             insert_values.push(value);
         }
     }
+    Ok(Mapping { set_list, insert_columns, insert_values })
+}
+
+const UNNEST_ROWS: &str = "unnest($1, $2, $3, $4, $5, $6, $7, $8, $9) AS u (a1, a2, a3, a4, a5, a6, a7, a8, a9)";
+
+fn batch_statements(target: &Target, table: &str, clerk: &str, m: Mapping) -> BatchStatements {
+    let (username, by_username) = match &target.username {
+        Some(column) => {
+            let column = quote_ident(column);
+            (column.clone(), format!(" OR {column} = ANY ($2)"))
+        }
+        None => ("NULL::pg_catalog.text".to_owned(), String::new()),
+    };
+    BatchStatements {
+        rows_of: format!("SELECT {clerk}, {username} FROM {table} WHERE {clerk} = ANY ($1){by_username}"),
+        insert: format!(
+            "INSERT INTO {table} ({}) SELECT {} FROM {UNNEST_ROWS}",
+            m.insert_columns.join(", "),
+            m.insert_values.join(", ")
+        ),
+        update: format!("UPDATE {table} SET {} FROM {UNNEST_ROWS} WHERE {table}.{clerk} = u.a1", m.set_list.join(", ")),
+        delete: (target.delete_mode == DeleteMode::Delete)
+            .then(|| format!("DELETE FROM {table} WHERE {clerk} = ANY ($1)")),
+    }
+}
+
+/// Builds the statements, looking each configured column up with `column`.
+pub fn build<F>(target: &Target, column: F) -> Result<TargetStatements, TargetError>
+where
+    F: Fn(&str) -> Option<ColumnInfo>,
+{
+    let table = format!("{}.{}", quote_ident(&target.schema), quote_ident(&target.table));
+    let lookup = |name: &str, setting: &'static str| -> Result<ColumnInfo, TargetError> {
+        let info = column(name).ok_or_else(|| TargetError::NoColumn {
+            table: table.clone(),
+            column: name.to_owned(),
+            setting,
+        })?;
+        if info.generated {
+            return Err(TargetError::Generated(name.to_owned()));
+        }
+        Ok(info)
+    };
+
+    let clerk = quote_ident(&target.clerk_user_id);
+    let clerk_info = lookup(&target.clerk_user_id, "column.clerk_user_id")?;
+    text_expr(&target.clerk_user_id, &clerk_info.kind, "$1")?;
+    let username_unique = match &target.username {
+        Some(name) => lookup(name, "column.username")?.unique,
+        None => false,
+    };
+    let email_required = match &target.email {
+        Some(name) => lookup(name, "column.email")?.not_null,
+        None => false,
+    };
+    let Mapping { set_list, insert_columns, insert_values } = mapping(target, &lookup, &|n| format!("${n}"))?;
     // Whether another row of the target (one the app wrote itself) has username $3: a row is
     // written only when it does not. Without a username column, never.
     let taken = match &target.username {
@@ -257,10 +311,13 @@ where
         }
     };
 
+    let batch = batch_statements(target, &table, &clerk, mapping(target, &lookup, &|n| format!("u.a{n}"))?);
+
     Ok(TargetStatements {
         insert_new,
         upsert,
         delete,
+        batch,
         email_required,
         usernames: match (&target.username, username_unique) {
             (None, _) => Usernames::Unmapped,
@@ -344,6 +401,43 @@ mod tests {
         let InsertNew::OnConflictDoNothing(insert_new) = &s.insert_new else { unreachable!() };
         for sql in [insert_new, &s.upsert, &s.delete] {
             assert!(!sql.contains("clerk_sync."), "the app's statements touch nothing of clerk_sync's: {sql}");
+        }
+    }
+
+    #[test]
+    fn a_batch_writes_the_same_columns_from_unnested_arrays() {
+        let s = build(&Settings::default().target, prisma).unwrap();
+        let b = &s.batch;
+        assert_eq!(
+            b.rows_of,
+            "SELECT \"clerkUserId\", \"username\" FROM \"public\".\"User\" WHERE \"clerkUserId\" = ANY ($1) OR \"username\" = ANY ($2)"
+        );
+        assert!(
+            b.insert.starts_with("INSERT INTO \"public\".\"User\" (\"clerkUserId\", \"email\", \"username\""),
+            "{}",
+            b.insert
+        );
+        assert!(b.insert.contains("SELECT u.a1, u.a2, u.a3, u.a4"), "{}", b.insert);
+        assert!(
+            b.insert.contains(
+                "(('epoch'::pg_catalog.timestamptz + u.a9 * '1 millisecond'::pg_catalog.interval) AT TIME ZONE 'UTC')"
+            ),
+            "{}",
+            b.insert
+        );
+        assert!(b.insert.ends_with("pg_catalog.gen_random_uuid()::pg_catalog.text FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9) AS u (a1, a2, a3, a4, a5, a6, a7, a8, a9)"), "{}", b.insert);
+        assert!(
+            b.update.starts_with(
+                "UPDATE \"public\".\"User\" SET \"clerkUserId\" = u.a1, \"email\" = u.a2, \"username\" = u.a3"
+            ),
+            "{}",
+            b.update
+        );
+        assert!(b.update.ends_with(" WHERE \"public\".\"User\".\"clerkUserId\" = u.a1"), "{}", b.update);
+        assert!(!b.update.contains("\"id\""), "an update keeps the row's id");
+        assert_eq!(b.delete.as_deref(), Some("DELETE FROM \"public\".\"User\" WHERE \"clerkUserId\" = ANY ($1)"));
+        for sql in [&b.rows_of, &b.insert, &b.update] {
+            assert!(!sql.contains("clerk_sync"), "touches nothing of clerk_sync's: {sql}");
         }
     }
 
