@@ -1,6 +1,6 @@
 -- The inbox: every verified delivery, keyed by its svix-id, with what became of it. Only
 -- src/inbox.rs writes it (recording deliveries and replays, erasure, prune); here are the table
--- and what only reads it or loops over replay().
+-- and what only reads it or hands deliveries to replay_each() (src/batch.rs).
 -- PL/pgSQL bodies are resolved when they run, so each pins its search_path; SQL-standard bodies
 -- (BEGIN ATOMIC, RETURN) are resolved once, at CREATE.
 
@@ -35,19 +35,6 @@ CREATE INDEX inbox_received_at ON clerk_sync.inbox (received_at);
 CREATE INDEX inbox_failed ON clerk_sync.inbox (event_at, received_at) WHERE outcome = 'failed';
 REVOKE ALL ON clerk_sync.inbox FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('clerk_sync.inbox', '');
-
--- Applies the given deliveries again, one after the other, each in its own subtransaction.
-CREATE FUNCTION clerk_sync.replay_each(msg_ids text[]) RETURNS TABLE (msg_id text, outcome text)
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    FOREACH msg_id IN ARRAY msg_ids LOOP
-        outcome := clerk_sync.replay(msg_id);
-        RETURN NEXT;
-    END LOOP;
-END
-$$;
 
 -- Applies every failed delivery again, in event order.
 CREATE FUNCTION clerk_sync.replay_failed() RETURNS TABLE (msg_id text, outcome text)

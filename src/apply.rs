@@ -7,14 +7,16 @@
 
 use clerk_sync_core::engine::{self, EngineError, Outcome};
 use clerk_sync_core::event::EVENT_FIELDS;
-use clerk_sync_core::{parse_event, PayloadError, UserRecord};
+use clerk_sync_core::{parse_event, ClerkEvent, PayloadError, UserRecord};
 use pgrx::prelude::*;
 use serde_json::Value;
 
+use crate::batch;
 use crate::config;
 use crate::error::{ClerkSyncError, OrReport};
 use crate::jsonb::RawJsonb;
 use crate::store::SpiStore;
+use crate::subtransaction;
 
 impl From<EngineError<ClerkSyncError>> for ClerkSyncError {
     fn from(error: EngineError<ClerkSyncError>) -> Self {
@@ -40,11 +42,13 @@ fn clerk_apply(event: Option<RawJsonb>) -> &'static str {
     apply_event(&event.to_value(&EVENT_FIELDS)).or_report().word()
 }
 
-fn backfill_one(store: &mut SpiStore, user: &Value) -> Result<Outcome, ClerkSyncError> {
+/// A user of the Backend API's list as the event that brings its state: a `user.updated` at its
+/// `updated_at`.
+fn imported(user: &Value) -> Result<ClerkEvent, ClerkSyncError> {
     let object = user.as_object().ok_or(PayloadError::NotAnObject)?;
-    let record = UserRecord::from_clerk(object)?;
-    let order_ms = record.updated_at_ms.ok_or(PayloadError::MissingTime)?;
-    Ok(engine::upsert(store, &record, order_ms)?)
+    let user = UserRecord::from_clerk(object)?;
+    let order_ms = user.updated_at_ms.ok_or(PayloadError::MissingTime)?;
+    Ok(ClerkEvent::Upsert { user, order_ms })
 }
 
 /// Imports users who existed before the webhook: a JSON array of Clerk user objects (the shape
@@ -62,15 +66,35 @@ fn backfill(users: Option<pgrx::JsonB>) -> TableIterator<'static, (name!(outcome
         }
         _ => ClerkSyncError::from(PayloadError::NotAnObject).report(),
     };
-    let mut store = SpiStore::new(config::settings().or_report());
+    let events: Vec<ClerkEvent> = list
+        .iter()
+        .enumerate()
+        .map(|(index, user)| imported(user).map_err(|e| ClerkSyncError::Backfill { index, source: Box::new(e) }))
+        .collect::<Result<_, _>>()
+        .or_report();
+    let settings = config::settings().or_report();
     let mut counts: Vec<(Outcome, i64)> = Vec::new();
-    for (index, user) in list.iter().enumerate() {
-        let outcome = backfill_one(&mut store, user)
-            .map_err(|e| ClerkSyncError::Backfill { index, source: Box::new(e) })
-            .or_report();
-        match counts.iter_mut().find(|(o, _)| *o == outcome) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((outcome, 1)),
+    for (chunk_index, chunk) in events.chunks(batch::CHUNK).enumerate() {
+        let refs: Vec<&ClerkEvent> = chunk.iter().collect();
+        let outcomes = match subtransaction::attempt(|| batch::write_plan(&refs, settings.clone())) {
+            Ok(Ok(plan)) => plan.outcomes,
+            not_batched => {
+                batch::log_one_at_a_time(chunk.len(), &not_batched);
+                let mut store = SpiStore::new(settings.clone());
+                let one_at_a_time = chunk.iter().enumerate().map(|(i, event)| {
+                    engine::apply(&mut store, event).map_err(|e| ClerkSyncError::Backfill {
+                        index: chunk_index * batch::CHUNK + i,
+                        source: Box::new(e.into()),
+                    })
+                });
+                one_at_a_time.collect::<Result<_, _>>().or_report()
+            }
+        };
+        for outcome in outcomes {
+            match counts.iter_mut().find(|(o, _)| *o == outcome) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((outcome, 1)),
+            }
         }
     }
     TableIterator::new(counts.into_iter().map(|(o, n)| (o.word().to_owned(), n)))

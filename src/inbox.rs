@@ -2,6 +2,8 @@
 //! its outcome, replays recorded, erasure, retention. (The table, and the replay loops and
 //! statistics that only read it, are in `sql/inbox.sql`.)
 
+use std::collections::HashMap;
+
 use clerk_sync_core::event::EVENT_FIELDS;
 use clerk_sync_core::Envelope;
 use pgrx::datum::DatumWithOid;
@@ -12,7 +14,7 @@ use serde_json::Value;
 
 use crate::error::{ClerkSyncError, OrReport};
 use crate::jsonb::RawJsonb;
-use crate::statements::{Statement, BOOL, FLOAT8, INTERVAL, JSONB, TEXT};
+use crate::statements::{Statement, BOOL, FLOAT8, INT4_ARRAY, INTERVAL, JSONB, TEXT, TEXT_ARRAY};
 use crate::subtransaction::Failure;
 
 /// Erasure of a stored payload (the SQL expression `$payload` names): only what ordering needs
@@ -90,6 +92,35 @@ thread_local! {
     static STORED: Statement = const { Statement::new(
         "SELECT payload FROM clerk_sync.inbox WHERE msg_id = $1 FOR UPDATE",
         &[TEXT],
+    ) };
+
+    /// The stored payloads of deliveries $1, locked until the transaction ends.
+    static STORED_MANY: Statement = const { Statement::new(
+        "SELECT msg_id, payload FROM clerk_sync.inbox WHERE msg_id = ANY ($1) ORDER BY msg_id FOR UPDATE",
+        &[TEXT_ARRAY],
+    ) };
+
+    /// Replays of deliveries $1 (arrays, element by element): $2 outcome, $3 SQLSTATE and $4
+    /// message of a failure, $5 how many times each was replayed.
+    static RECORD_REPLAYS: Statement = const { Statement::new(
+        "UPDATE clerk_sync.inbox AS i \
+         SET attempts = i.attempts + r.times, outcome = r.outcome, error_code = r.code, \
+             last_error = r.code || ': ' || r.message, \
+             applied_at = CASE WHEN r.code IS NULL THEN pg_catalog.now() ELSE i.applied_at END \
+         FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), \
+             pg_catalog.unnest($4), pg_catalog.unnest($5)) AS r (msg_id, outcome, code, message, times) \
+         WHERE i.msg_id = r.msg_id",
+        &[TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, INT4_ARRAY],
+    ) };
+
+    /// Erasure of the stored payloads of users $1.
+    static REDACT_MANY: Statement = const { Statement::new(
+        concat!(
+        "UPDATE clerk_sync.inbox \
+         SET payload = ", redacted!("payload"), ", raw_body = NULL, last_error = NULL, \
+             redacted_at = pg_catalog.now() \
+         WHERE user_id = ANY ($1) AND redacted_at IS NULL"),
+        &[TEXT_ARRAY],
     ) };
 
     /// A replay of delivery $1: $2 outcome, $3 SQLSTATE and $4 message of a failure.
@@ -217,6 +248,47 @@ pub fn stored_event(msg_id: &str) -> Result<Option<Option<Value>>, ClerkSyncErro
             Ok(Some(event.map(|jsonb| jsonb.to_value(&EVENT_FIELDS))))
         })
     })
+}
+
+/// The stored payloads of `msg_ids`, trimmed as `stored_event`'s, locked for a replay; a
+/// delivery that is not stored is not in the map.
+pub fn stored_events(msg_ids: &[String]) -> Result<HashMap<String, Option<Value>>, ClerkSyncError> {
+    STORED_MANY.with(|s| {
+        s.execute(&[msg_ids.to_vec().into()], |mut rows| {
+            let mut stored = HashMap::with_capacity(msg_ids.len());
+            while rows.next().is_some() {
+                let Some(msg_id) = rows.get::<String>(1)? else { continue };
+                let payload = rows.get_datum_by_ordinal(2)?;
+                // SAFETY: column 2 is the jsonb payload; it is read before the SPI call ends.
+                let event = payload.and_then(|datum| unsafe { RawJsonb::from_datum(datum, false) });
+                stored.insert(msg_id, event.map(|jsonb| jsonb.to_value(&EVENT_FIELDS)));
+            }
+            Ok(stored)
+        })
+    })
+}
+
+/// One delivery's replays in a batch: the last outcome (and failure), how many times.
+pub struct Replayed<'a> {
+    pub msg_id: &'a str,
+    pub outcome: &'static str,
+    pub failure: Option<Failure>,
+    pub times: i32,
+}
+
+pub fn record_replays(replays: &[Replayed]) -> Result<(), ClerkSyncError> {
+    let ids: Vec<String> = replays.iter().map(|r| r.msg_id.to_owned()).collect();
+    let outcomes: Vec<String> = replays.iter().map(|r| r.outcome.to_owned()).collect();
+    let codes: Vec<Option<String>> = replays.iter().map(|r| r.failure.as_ref().map(|f| f.sqlstate.clone())).collect();
+    let messages: Vec<Option<String>> = replays.iter().map(|r| r.failure.as_ref().map(|f| f.message.clone())).collect();
+    let times: Vec<i32> = replays.iter().map(|r| r.times).collect();
+    let args = [ids.into(), outcomes.into(), codes.into(), messages.into(), times.into()];
+    RECORD_REPLAYS.with(|s| s.execute(&args, |_| Ok(())))
+}
+
+/// Erasure of the stored payloads of every user of `user_ids`.
+pub fn redact_many(user_ids: &[String]) -> Result<(), ClerkSyncError> {
+    REDACT_MANY.with(|s| s.execute(&[user_ids.to_vec().into()], |_| Ok(())))
 }
 
 pub fn record_replay(msg_id: &str, outcome: &str, failure: Option<&Failure>) -> Result<(), ClerkSyncError> {

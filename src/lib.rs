@@ -5,6 +5,7 @@
 use pgrx::prelude::*;
 
 mod apply;
+mod batch;
 mod config;
 mod error;
 mod inbox;
@@ -31,7 +32,11 @@ pgrx::extension_sql_file!(
     name = "schema",
     requires = [settings::setting_is_valid, config::config_changed]
 );
-pgrx::extension_sql_file!("../sql/inbox.sql", name = "inbox", requires = ["schema", receive::replay]);
+pgrx::extension_sql_file!(
+    "../sql/inbox.sql",
+    name = "inbox",
+    requires = ["schema", receive::replay, batch::replay_each]
+);
 pgrx::extension_sql_file!("../sql/webhook.sql", name = "webhook", requires = ["inbox", receive::receive]);
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 

@@ -264,7 +264,11 @@ fn ingest(msg_id: Option<&str>, payload: Option<RawJsonb>) -> &'static str {
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn replay(msg_id: Option<&str>) -> &'static str {
-    let msg_id = msg_id.ok_or(ClerkSyncError::NullArgument("msg_id")).or_report();
+    replay_delivery(msg_id.ok_or(ClerkSyncError::NullArgument("msg_id")).or_report())
+}
+
+/// `replay` of one delivery; raises when there is no such delivery.
+pub fn replay_delivery(msg_id: &str) -> &'static str {
     let event = inbox::stored_event(msg_id)
         .and_then(|stored| stored.ok_or_else(|| ClerkSyncError::NoSuchDelivery(msg_id.to_owned())))
         .or_report();

@@ -16,6 +16,9 @@ pub const BOOL: pg_sys::Oid = PgBuiltInOids::BOOLOID.value();
 pub const FLOAT8: pg_sys::Oid = PgBuiltInOids::FLOAT8OID.value();
 pub const JSONB: pg_sys::Oid = PgBuiltInOids::JSONBOID.value();
 pub const INTERVAL: pg_sys::Oid = PgBuiltInOids::INTERVALOID.value();
+pub const INT4_ARRAY: pg_sys::Oid = PgBuiltInOids::INT4ARRAYOID.value();
+pub const INT8_ARRAY: pg_sys::Oid = PgBuiltInOids::INT8ARRAYOID.value();
+pub const TEXT_ARRAY: pg_sys::Oid = PgBuiltInOids::TEXTARRAYOID.value();
 
 /// Prepares a statement that may write, with explicit parameter types.
 pub fn prepare(sql: &str, types: &[pg_sys::Oid]) -> Result<OwnedPreparedStatement, ClerkSyncError> {

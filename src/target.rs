@@ -6,19 +6,20 @@
 //! runs them. The plan is dropped when the settings change or the table is altered (relcache
 //! invalidation).
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 
+use clerk_sync_core::batch::{Plan, RowValues};
 use clerk_sync_core::engine::{UserRow, Usernames, Written};
 use clerk_sync_core::settings::Target;
-use clerk_sync_core::target_sql::{self, ColumnInfo, ColumnKind, InsertNew, TargetError};
+use clerk_sync_core::target_sql::{self, BatchStatements, ColumnInfo, ColumnKind, InsertNew, TargetError};
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
 
 use crate::error::ClerkSyncError;
-use crate::statements::{execute, prepare, INT8, TEXT};
+use crate::statements::{execute, prepare, INT8, INT8_ARRAY, TEXT, TEXT_ARRAY};
 use crate::table_owner;
 
 pub struct TargetPlan {
@@ -27,6 +28,9 @@ pub struct TargetPlan {
     insert_new: InsertNewPlan,
     upsert: OwnedPreparedStatement,
     delete: OwnedPreparedStatement,
+    batch_sql: BatchStatements,
+    /// Prepared on a batch's first use.
+    batch: OnceCell<BatchPlan>,
     pub email_required: bool,
     pub usernames: Usernames,
 }
@@ -35,6 +39,17 @@ pub struct TargetPlan {
 enum InsertNewPlan {
     OnConflictDoNothing(OwnedPreparedStatement),
     Checked(OwnedPreparedStatement),
+}
+
+/// A row's Clerk id and username (either may be NULL in the app's table).
+pub type RowKeys = (Option<String>, Option<String>);
+
+/// The prepared `BatchStatements`.
+struct BatchPlan {
+    rows_of: OwnedPreparedStatement,
+    insert: OwnedPreparedStatement,
+    update: OwnedPreparedStatement,
+    delete: Option<OwnedPreparedStatement>,
 }
 
 thread_local! {
@@ -70,6 +85,33 @@ fn user_row_args(row: &UserRow) -> [DatumWithOid<'static>; 9] {
 
 const USER_ROW_TYPES: [pg_sys::Oid; 9] = [TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT8, INT8];
 
+/// Many users' values, as the nine arrays of the batch statements.
+fn user_rows_args(rows: &[RowValues]) -> [DatumWithOid<'static>; 9] {
+    let column = |get: fn(&RowValues) -> Option<&String>| -> DatumWithOid<'static> {
+        rows.iter().map(|r| get(r).cloned()).collect::<Vec<Option<String>>>().into()
+    };
+    [
+        column(|r| Some(&r.clerk_id)),
+        column(|r| r.email.as_ref()),
+        column(|r| r.username.as_ref()),
+        column(|r| r.first_name.as_ref()),
+        column(|r| r.last_name.as_ref()),
+        column(|r| r.photo_url.as_ref()),
+        column(|r| r.phone_number.as_ref()),
+        rows.iter().map(|r| r.created_at_ms).collect::<Vec<i64>>().into(),
+        rows.iter().map(|r| r.updated_at_ms).collect::<Vec<i64>>().into(),
+    ]
+}
+
+const USER_ROWS_TYPES: [pg_sys::Oid; 9] =
+    [TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, INT8_ARRAY, INT8_ARRAY];
+
+/// A batch's write did not touch the rows its snapshot said it would: something else changed
+/// the table meanwhile. The batch is rolled back and applied one event at a time.
+#[derive(Debug, thiserror::Error)]
+#[error("the users table changed under a batch: {0} rows written where {1} were planned")]
+pub struct RowsMoved(usize, usize);
+
 /// Reads the (username in use, inserted) row of `insert_new` and `upsert`.
 fn written(statement: &OwnedPreparedStatement, row: &UserRow) -> Result<Option<Written>, ClerkSyncError> {
     let (in_use, inserted) = execute(statement, &user_row_args(row), |rows| rows.first().get_two::<bool, bool>())?;
@@ -98,6 +140,60 @@ impl TargetPlan {
                 }
             }
             Ok(written(&self.upsert, row)?.unwrap_or(Written::Updated))
+        })
+    }
+
+    /// The batch statements, prepared (as the owner, like the others) on first use.
+    fn batch(&self) -> Result<&BatchPlan, ClerkSyncError> {
+        if self.batch.get().is_none() {
+            let sql = &self.batch_sql;
+            let prepared = table_owner::run_as(self.owner, || -> Result<BatchPlan, ClerkSyncError> {
+                Ok(BatchPlan {
+                    rows_of: prepare(&sql.rows_of, &[TEXT_ARRAY, TEXT_ARRAY])?,
+                    insert: prepare(&sql.insert, &USER_ROWS_TYPES)?,
+                    update: prepare(&sql.update, &USER_ROWS_TYPES)?,
+                    delete: sql.delete.as_deref().map(|sql| prepare(sql, &[TEXT_ARRAY])).transpose()?,
+                })
+            })?;
+            let _ = self.batch.set(prepared);
+        }
+        Ok(self.batch.get().expect("prepared above"))
+    }
+
+    /// The rows whose Clerk id is one of `users` or whose username one of `names`: (Clerk id,
+    /// username) of each.
+    pub fn rows_of(
+        &self,
+        users: &[String],
+        names: &[String],
+    ) -> Result<Vec<(Option<String>, Option<String>)>, ClerkSyncError> {
+        let batch = self.batch()?;
+        table_owner::run_as(self.owner, || {
+            execute(&batch.rows_of, &[users.to_vec().into(), names.to_vec().into()], |rows| {
+                rows.map(|row| Ok((row.get::<String>(1)?, row.get::<String>(2)?))).collect()
+            })
+        })
+    }
+
+    /// Writes what a batch plan says of the users table: deletes, then updates, then inserts.
+    /// Ok(Err) when the rows written are not the rows planned.
+    pub fn write_batch(&self, plan: &Plan) -> Result<Result<(), RowsMoved>, ClerkSyncError> {
+        let batch = self.batch()?;
+        table_owner::run_as(self.owner, || {
+            if !plan.deletes.is_empty() {
+                let delete = batch.delete.as_ref().expect("a batch deletes only when deletes are not soft");
+                execute(delete, &[plan.deletes.clone().into()], |_| Ok(()))?;
+            }
+            for (statement, rows) in [(&batch.update, &plan.updates), (&batch.insert, &plan.inserts)] {
+                if rows.is_empty() {
+                    continue;
+                }
+                let written = execute(statement, &user_rows_args(rows), |result| Ok(result.len()))?;
+                if written != rows.len() {
+                    return Ok(Err(RowsMoved(written, rows.len())));
+                }
+            }
+            Ok(Ok(()))
         })
     }
 
@@ -201,6 +297,8 @@ fn build(target: &Target) -> Result<TargetPlan, ClerkSyncError> {
             insert_new,
             upsert: prepare(&statements.upsert, &USER_ROW_TYPES)?,
             delete: prepare(&statements.delete, &[TEXT, INT8])?,
+            batch_sql: statements.batch.clone(),
+            batch: OnceCell::new(),
             email_required: statements.email_required,
             usernames: statements.usernames,
         })

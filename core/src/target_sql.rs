@@ -208,7 +208,9 @@ where
     Ok(Mapping { set_list, insert_columns, insert_values })
 }
 
-const UNNEST_ROWS: &str = "unnest($1, $2, $3, $4, $5, $6, $7, $8, $9) AS u (a1, a2, a3, a4, a5, a6, a7, a8, a9)";
+const UNNEST_ROWS: &str = "ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), \
+    pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), \
+    pg_catalog.unnest($9)) AS u (a1, a2, a3, a4, a5, a6, a7, a8, a9)";
 
 fn batch_statements(target: &Target, table: &str, clerk: &str, m: Mapping) -> BatchStatements {
     let (username, by_username) = match &target.username {
@@ -425,7 +427,7 @@ mod tests {
             "{}",
             b.insert
         );
-        assert!(b.insert.ends_with("pg_catalog.gen_random_uuid()::pg_catalog.text FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9) AS u (a1, a2, a3, a4, a5, a6, a7, a8, a9)"), "{}", b.insert);
+        assert!(b.insert.ends_with("pg_catalog.gen_random_uuid()::pg_catalog.text FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9)) AS u (a1, a2, a3, a4, a5, a6, a7, a8, a9)"), "{}", b.insert);
         assert!(
             b.update.starts_with(
                 "UPDATE \"public\".\"User\" SET \"clerkUserId\" = u.a1, \"email\" = u.a2, \"username\" = u.a3"
