@@ -160,13 +160,8 @@ impl TargetPlan {
         Ok(self.batch.get().expect("prepared above"))
     }
 
-    /// The rows whose Clerk id is one of `users` or whose username one of `names`: (Clerk id,
-    /// username) of each.
-    pub fn rows_of(
-        &self,
-        users: &[String],
-        names: &[String],
-    ) -> Result<Vec<(Option<String>, Option<String>)>, ClerkSyncError> {
+    /// The rows whose Clerk id is one of `users` or whose username one of `names`.
+    pub fn rows_of(&self, users: &[String], names: &[String]) -> Result<Vec<RowKeys>, ClerkSyncError> {
         let batch = self.batch()?;
         table_owner::run_as(self.owner, || {
             execute(&batch.rows_of, &[users.to_vec().into(), names.to_vec().into()], |rows| {
