@@ -1,7 +1,9 @@
 //! Many events at once: `replay_each` (and through it `replay_failed` and `replay_range`) and
 //! `backfill`. Each chunk of events is planned by `clerk_sync_core::batch` over a snapshot read
 //! here (the users' state rows, locked; their rows and first-choice usernames in the users
-//! table) and written in a few set-based statements, all in one subtransaction. A chunk the
+//! table) and written in a few set-based statements, all in one subtransaction. A user with no
+//! state row cannot be locked: its state is inserted first, and if another session inserted one
+//! meanwhile, the chunk is not written as planned. A chunk the
 //! planner cannot plan exactly, or whose statements fail, is rolled back and applied one event at
 //! a time instead, with the same outcomes.
 
@@ -39,6 +41,8 @@ pub enum NotBatched {
     Unplannable(#[from] Unplannable),
     #[error(transparent)]
     RowsMoved(#[from] RowsMoved),
+    #[error("another session recorded a state for one of the batch's users meanwhile")]
+    StateMoved,
     #[error(transparent)]
     Error(#[from] ClerkSyncError),
 }
@@ -50,7 +54,7 @@ pub fn write_plan(events: &[&ClerkEvent], settings: Rc<Settings>) -> Result<Plan
     let target = target::plan(&settings.target)?;
     let (users, names) = batch::lookups(events, policy.usernames);
     let states = user_state::lock_states(&users)?;
-    let unseen: Vec<&String> = users.iter().filter(|id| !states.contains_key(*id)).collect();
+    let existing: HashSet<String> = states.keys().cloned().collect();
     let mut snapshot = Snapshot { states, ..Snapshot::default() };
     snapshot.looked_up.extend(names.iter().cloned());
     let wanted: HashSet<&str> = users.iter().map(String::as_str).collect();
@@ -64,9 +68,9 @@ pub fn write_plan(events: &[&ClerkEvent], settings: Rc<Settings>) -> Result<Plan
         }
     }
     let plan = batch::plan(policy, snapshot, events)?;
-    // Every event about a user moves its state, so each placeholder is replaced.
-    debug_assert!(unseen.iter().all(|id| plan.states.contains_key(*id)));
-    user_state::write_states(&plan.states)?;
+    if !user_state::write_states(&plan.states, &existing)? {
+        return Err(NotBatched::StateMoved);
+    }
     target.write_batch(&plan)??;
     if !plan.redact.is_empty() {
         inbox::redact_many(&plan.redact)?;

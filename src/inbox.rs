@@ -254,7 +254,7 @@ pub fn stored_event(msg_id: &str) -> Result<Option<Option<Value>>, ClerkSyncErro
 /// delivery that is not stored is not in the map.
 pub fn stored_events(msg_ids: &[String]) -> Result<HashMap<String, Option<Value>>, ClerkSyncError> {
     STORED_MANY.with(|s| {
-        s.execute(&[msg_ids.to_vec().into()], |mut rows| {
+        s.execute_planned_now(&[msg_ids.to_vec().into()], |mut rows| {
             let mut stored = HashMap::with_capacity(msg_ids.len());
             while rows.next().is_some() {
                 let Some(msg_id) = rows.get::<String>(1)? else { continue };
@@ -283,12 +283,12 @@ pub fn record_replays(replays: &[Replayed]) -> Result<(), ClerkSyncError> {
     let messages: Vec<Option<String>> = replays.iter().map(|r| r.failure.as_ref().map(|f| f.message.clone())).collect();
     let times: Vec<i32> = replays.iter().map(|r| r.times).collect();
     let args = [ids.into(), outcomes.into(), codes.into(), messages.into(), times.into()];
-    RECORD_REPLAYS.with(|s| s.execute(&args, |_| Ok(())))
+    RECORD_REPLAYS.with(|s| s.execute_planned_now(&args, |_| Ok(())))
 }
 
 /// Erasure of the stored payloads of every user of `user_ids`.
 pub fn redact_many(user_ids: &[String]) -> Result<(), ClerkSyncError> {
-    REDACT_MANY.with(|s| s.execute(&[user_ids.to_vec().into()], |_| Ok(())))
+    REDACT_MANY.with(|s| s.execute_planned_now(&[user_ids.to_vec().into()], |_| Ok(())))
 }
 
 pub fn record_replay(msg_id: &str, outcome: &str, failure: Option<&Failure>) -> Result<(), ClerkSyncError> {

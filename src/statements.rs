@@ -35,7 +35,18 @@ pub fn execute<T>(
     Ok(Spi::connect_mut(|client| read(client.update(statement, None, args)?))?)
 }
 
-/// A statement with constant SQL, prepared on first use and kept for the life of the backend.
+/// Plans and runs a statement for these arguments, keeping no plan: for a batch's statements,
+/// whose arrays make a plan kept from another time (an emptier table) scan every row.
+pub fn execute_planned_now<T>(
+    sql: &str,
+    args: &[DatumWithOid],
+    read: impl FnOnce(SpiTupleTable) -> Result<T, pgrx::spi::Error>,
+) -> Result<T, ClerkSyncError> {
+    Ok(Spi::connect_mut(|client| read(client.update(sql, None, args)?))?)
+}
+
+/// A statement with constant SQL, prepared on first use and kept for the life of the backend
+/// (or, for a batch's, planned on each use: `execute_planned_now`).
 /// Declare each in a `thread_local!` under a name that says what it does.
 pub struct Statement {
     sql: &'static str,
@@ -57,5 +68,14 @@ impl Statement {
             let _ = self.prepared.set(prepare(self.sql, self.types)?);
         }
         execute(self.prepared.get().expect("prepared above"), args, read)
+    }
+
+    /// Runs the statement planned for these arguments (see `execute_planned_now`).
+    pub fn execute_planned_now<T>(
+        &self,
+        args: &[DatumWithOid],
+        read: impl FnOnce(SpiTupleTable) -> Result<T, pgrx::spi::Error>,
+    ) -> Result<T, ClerkSyncError> {
+        execute_planned_now(self.sql, args, read)
     }
 }

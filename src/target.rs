@@ -6,7 +6,7 @@
 //! runs them. The plan is dropped when the settings change or the table is altered (relcache
 //! invalidation).
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use clerk_sync_core::batch::{Plan, RowValues};
@@ -19,7 +19,7 @@ use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
 
 use crate::error::ClerkSyncError;
-use crate::statements::{execute, prepare, INT8, INT8_ARRAY, TEXT, TEXT_ARRAY};
+use crate::statements::{execute, execute_planned_now, prepare, INT8, TEXT};
 use crate::table_owner;
 
 pub struct TargetPlan {
@@ -28,9 +28,8 @@ pub struct TargetPlan {
     insert_new: InsertNewPlan,
     upsert: OwnedPreparedStatement,
     delete: OwnedPreparedStatement,
-    batch_sql: BatchStatements,
-    /// Prepared on a batch's first use.
-    batch: OnceCell<BatchPlan>,
+    /// Planned on each use (`statements::execute_planned_now`).
+    batch: BatchStatements,
     pub email_required: bool,
     pub usernames: Usernames,
 }
@@ -43,14 +42,6 @@ enum InsertNewPlan {
 
 /// A row's Clerk id and username (either may be NULL in the app's table).
 pub type RowKeys = (Option<String>, Option<String>);
-
-/// The prepared `BatchStatements`.
-struct BatchPlan {
-    rows_of: OwnedPreparedStatement,
-    insert: OwnedPreparedStatement,
-    update: OwnedPreparedStatement,
-    delete: Option<OwnedPreparedStatement>,
-}
 
 thread_local! {
     static PLAN: RefCell<Option<Rc<TargetPlan>>> = const { RefCell::new(None) };
@@ -103,9 +94,6 @@ fn user_rows_args(rows: &[RowValues]) -> [DatumWithOid<'static>; 9] {
     ]
 }
 
-const USER_ROWS_TYPES: [pg_sys::Oid; 9] =
-    [TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, INT8_ARRAY, INT8_ARRAY];
-
 /// A batch's write did not touch the rows its snapshot said it would: something else changed
 /// the table meanwhile. The batch is rolled back and applied one event at a time.
 #[derive(Debug, thiserror::Error)]
@@ -143,28 +131,10 @@ impl TargetPlan {
         })
     }
 
-    /// The batch statements, prepared (as the owner, like the others) on first use.
-    fn batch(&self) -> Result<&BatchPlan, ClerkSyncError> {
-        if self.batch.get().is_none() {
-            let sql = &self.batch_sql;
-            let prepared = table_owner::run_as(self.owner, || -> Result<BatchPlan, ClerkSyncError> {
-                Ok(BatchPlan {
-                    rows_of: prepare(&sql.rows_of, &[TEXT_ARRAY, TEXT_ARRAY])?,
-                    insert: prepare(&sql.insert, &USER_ROWS_TYPES)?,
-                    update: prepare(&sql.update, &USER_ROWS_TYPES)?,
-                    delete: sql.delete.as_deref().map(|sql| prepare(sql, &[TEXT_ARRAY])).transpose()?,
-                })
-            })?;
-            let _ = self.batch.set(prepared);
-        }
-        Ok(self.batch.get().expect("prepared above"))
-    }
-
     /// The rows whose Clerk id is one of `users` or whose username one of `names`.
     pub fn rows_of(&self, users: &[String], names: &[String]) -> Result<Vec<RowKeys>, ClerkSyncError> {
-        let batch = self.batch()?;
         table_owner::run_as(self.owner, || {
-            execute(&batch.rows_of, &[users.to_vec().into(), names.to_vec().into()], |rows| {
+            execute_planned_now(&self.batch.rows_of, &[users.to_vec().into(), names.to_vec().into()], |rows| {
                 rows.map(|row| Ok((row.get::<String>(1)?, row.get::<String>(2)?))).collect()
             })
         })
@@ -173,17 +143,16 @@ impl TargetPlan {
     /// Writes what a batch plan says of the users table: deletes, then updates, then inserts.
     /// Ok(Err) when the rows written are not the rows planned.
     pub fn write_batch(&self, plan: &Plan) -> Result<Result<(), RowsMoved>, ClerkSyncError> {
-        let batch = self.batch()?;
         table_owner::run_as(self.owner, || {
             if !plan.deletes.is_empty() {
-                let delete = batch.delete.as_ref().expect("a batch deletes only when deletes are not soft");
-                execute(delete, &[plan.deletes.clone().into()], |_| Ok(()))?;
+                let delete = self.batch.delete.as_ref().expect("a batch deletes only when deletes are not soft");
+                execute_planned_now(delete, &[plan.deletes.clone().into()], |_| Ok(()))?;
             }
-            for (statement, rows) in [(&batch.update, &plan.updates), (&batch.insert, &plan.inserts)] {
+            for (statement, rows) in [(&self.batch.update, &plan.updates), (&self.batch.insert, &plan.inserts)] {
                 if rows.is_empty() {
                     continue;
                 }
-                let written = execute(statement, &user_rows_args(rows), |result| Ok(result.len()))?;
+                let written = execute_planned_now(statement, &user_rows_args(rows), |result| Ok(result.len()))?;
                 if written != rows.len() {
                     return Ok(Err(RowsMoved(written, rows.len())));
                 }
@@ -292,8 +261,7 @@ fn build(target: &Target) -> Result<TargetPlan, ClerkSyncError> {
             insert_new,
             upsert: prepare(&statements.upsert, &USER_ROW_TYPES)?,
             delete: prepare(&statements.delete, &[TEXT, INT8])?,
-            batch_sql: statements.batch.clone(),
-            batch: OnceCell::new(),
+            batch: statements.batch.clone(),
             email_required: statements.email_required,
             usernames: statements.usernames,
         })

@@ -1,16 +1,12 @@
 //! `clerk_sync.user_state`, the only code that writes it: per-user high-water marks and
 //! tombstones, one user at a time or a batch's users at once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use clerk_sync_core::batch::UserState;
 
 use crate::error::ClerkSyncError;
 use crate::statements::{Statement, INT8, INT8_ARRAY, TEXT, TEXT_ARRAY};
-
-/// The high-water mark of a row that holds a batch's lock on a user with no state yet; replaced
-/// before the batch commits.
-const PLACEHOLDER_MS: i64 = i64::MIN;
 
 thread_local! {
     /// Moves user $1's mark to $2 (Unix ms) unless it is stale or the user deleted. A row when it
@@ -35,25 +31,28 @@ thread_local! {
         &[TEXT, INT8],
     ) };
 
-    /// A placeholder row for each user of $1 (sorted) that has none, so that all can be locked.
-    static PLACEHOLD: Statement = const { Statement::new(
-        "INSERT INTO clerk_sync.user_state (clerk_user_id, high_water_ms) \
-         SELECT pg_catalog.unnest($1), $2 ON CONFLICT (clerk_user_id) DO NOTHING",
-        &[TEXT_ARRAY, INT8],
-    ) };
-
     static LOCK_USERS: Statement = const { Statement::new(
         "SELECT clerk_user_id, high_water_ms, deleted_at_ms FROM clerk_sync.user_state \
          WHERE clerk_user_id = ANY ($1) ORDER BY clerk_user_id FOR UPDATE",
         &[TEXT_ARRAY],
     ) };
 
-    /// Users $1 get marks $2 and tombstones $3 (arrays, element by element).
-    static WRITE_STATES: Statement = const { Statement::new(
+    /// Users $1 get marks $2 and tombstones $3 (arrays, element by element): those with a state
+    /// row, locked by LOCK_USERS.
+    static UPDATE_STATES: Statement = const { Statement::new(
         "UPDATE clerk_sync.user_state AS s SET high_water_ms = u.high_water_ms, deleted_at_ms = u.deleted_at_ms, \
              changed_at = pg_catalog.now() \
          FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u (clerk_user_id, high_water_ms, deleted_at_ms) \
          WHERE s.clerk_user_id = u.clerk_user_id",
+        &[TEXT_ARRAY, INT8_ARRAY, INT8_ARRAY],
+    ) };
+
+    /// The same for users without one; a user whose row another session made meanwhile is left
+    /// out of the rows inserted.
+    static INSERT_STATES: Statement = const { Statement::new(
+        "INSERT INTO clerk_sync.user_state (clerk_user_id, high_water_ms, deleted_at_ms) \
+         SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)) \
+         ON CONFLICT (clerk_user_id) DO NOTHING",
         &[TEXT_ARRAY, INT8_ARRAY, INT8_ARRAY],
     ) };
 
@@ -83,29 +82,38 @@ pub fn is_deleted(clerk_id: &str) -> Result<bool, ClerkSyncError> {
     IS_DELETED.with(|s| s.execute(&[clerk_id.into()], |rows| Ok(rows.first().get_one::<bool>()?.unwrap_or(false))))
 }
 
-/// Locks the state rows of `users` (sorted, so that batches lock in one order) until the
-/// transaction ends, and reads them; a user with no state yet gets a placeholder row, left out
-/// of the result, which `write_states` must replace.
+/// Locks the state rows of `users` that have one until the transaction ends (sorted, so that
+/// batches lock in one order), and reads them.
 pub fn lock_states(users: &[String]) -> Result<HashMap<String, UserState>, ClerkSyncError> {
-    PLACEHOLD.with(|s| s.execute(&[users.to_vec().into(), PLACEHOLDER_MS.into()], |_| Ok(())))?;
     LOCK_USERS.with(|s| {
-        s.execute(&[users.to_vec().into()], |rows| {
+        s.execute_planned_now(&[users.to_vec().into()], |rows| {
             let mut states = HashMap::with_capacity(users.len());
             for row in rows {
                 let (Some(id), Some(high_water_ms)) = (row.get::<String>(1)?, row.get::<i64>(2)?) else { continue };
-                if high_water_ms != PLACEHOLDER_MS {
-                    states.insert(id, UserState { high_water_ms, deleted_at_ms: row.get::<i64>(3)? });
-                }
+                states.insert(id, UserState { high_water_ms, deleted_at_ms: row.get::<i64>(3)? });
             }
             Ok(states)
         })
     })
 }
 
-/// Writes a batch's new states; how many rows it wrote (every one was locked by `lock_states`).
-pub fn write_states(states: &BTreeMap<String, UserState>) -> Result<usize, ClerkSyncError> {
-    let ids: Vec<String> = states.keys().cloned().collect();
-    let marks: Vec<i64> = states.values().map(|s| s.high_water_ms).collect();
-    let deleted: Vec<Option<i64>> = states.values().map(|s| s.deleted_at_ms).collect();
-    WRITE_STATES.with(|s| s.execute(&[ids.into(), marks.into(), deleted.into()], |rows| Ok(rows.len())))
+/// Writes a batch's new states: updates those `lock_states` found (`existing`), inserts the
+/// others. False when a user's state appeared meanwhile, from another session: the batch was
+/// planned without it.
+pub fn write_states(states: &BTreeMap<String, UserState>, existing: &HashSet<String>) -> Result<bool, ClerkSyncError> {
+    let (update, insert): (Vec<_>, Vec<_>) = states.iter().partition(|(id, _)| existing.contains(*id));
+    for (statement, states) in [(&UPDATE_STATES, &update), (&INSERT_STATES, &insert)] {
+        if states.is_empty() {
+            continue;
+        }
+        let ids: Vec<String> = states.iter().map(|(id, _)| (*id).clone()).collect();
+        let marks: Vec<i64> = states.iter().map(|(_, s)| s.high_water_ms).collect();
+        let deleted: Vec<Option<i64>> = states.iter().map(|(_, s)| s.deleted_at_ms).collect();
+        let written = statement
+            .with(|s| s.execute_planned_now(&[ids.into(), marks.into(), deleted.into()], |rows| Ok(rows.len())))?;
+        if written != states.len() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }

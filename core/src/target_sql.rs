@@ -213,15 +213,20 @@ const UNNEST_ROWS: &str = "ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($
     pg_catalog.unnest($9)) AS u (a1, a2, a3, a4, a5, a6, a7, a8, a9)";
 
 fn batch_statements(target: &Target, table: &str, clerk: &str, m: Mapping) -> BatchStatements {
-    let (username, by_username) = match &target.username {
+    // A join per key, so that each looks its values up in its index (an OR of two `= ANY` would
+    // compare every row found with both whole arrays).
+    let by = |name: &str, key: &str, values: &str| {
+        format!("SELECT t.{clerk}, {name} FROM ROWS FROM (pg_catalog.unnest({values})) AS k (v) JOIN {table} AS t ON t.{key} = k.v")
+    };
+    let rows_of = match &target.username {
         Some(column) => {
-            let column = quote_ident(column);
-            (column.clone(), format!(" OR {column} = ANY ($2)"))
+            let name = format!("t.{}", quote_ident(column));
+            format!("{} UNION {}", by(&name, clerk, "$1"), by(&name, &quote_ident(column), "$2"))
         }
-        None => ("NULL::pg_catalog.text".to_owned(), String::new()),
+        None => by("NULL::pg_catalog.text", clerk, "$1"),
     };
     BatchStatements {
-        rows_of: format!("SELECT {clerk}, {username} FROM {table} WHERE {clerk} = ANY ($1){by_username}"),
+        rows_of,
         insert: format!(
             "INSERT INTO {table} ({}) SELECT {} FROM {UNNEST_ROWS}",
             m.insert_columns.join(", "),
@@ -412,7 +417,8 @@ mod tests {
         let b = &s.batch;
         assert_eq!(
             b.rows_of,
-            "SELECT \"clerkUserId\", \"username\" FROM \"public\".\"User\" WHERE \"clerkUserId\" = ANY ($1) OR \"username\" = ANY ($2)"
+            "SELECT t.\"clerkUserId\", t.\"username\" FROM ROWS FROM (pg_catalog.unnest($1)) AS k (v) JOIN \"public\".\"User\" AS t ON t.\"clerkUserId\" = k.v \
+             UNION SELECT t.\"clerkUserId\", t.\"username\" FROM ROWS FROM (pg_catalog.unnest($2)) AS k (v) JOIN \"public\".\"User\" AS t ON t.\"username\" = k.v"
         );
         assert!(
             b.insert.starts_with("INSERT INTO \"public\".\"User\" (\"clerkUserId\", \"email\", \"username\""),
