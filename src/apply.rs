@@ -6,7 +6,7 @@
 //! the user is deleted: nothing changed), `ignored` (an event type that is not applied).
 
 use clerk_sync_core::engine::{self, EngineError, Outcome};
-use clerk_sync_core::event::EVENT_FIELDS;
+use clerk_sync_core::event::{EVENT_FIELDS, USER_LIST_FIELDS};
 use clerk_sync_core::{parse_event, ClerkEvent, PayloadError, UserRecord};
 use pgrx::prelude::*;
 use serde_json::Value;
@@ -15,6 +15,7 @@ use crate::batch;
 use crate::config;
 use crate::error::{ClerkSyncError, OrReport};
 use crate::jsonb::RawJsonb;
+use crate::statements::BatchSettings;
 use crate::store::SpiStore;
 use crate::subtransaction;
 
@@ -57,13 +58,14 @@ fn imported(user: &Value) -> Result<ClerkEvent, ClerkSyncError> {
 /// element raises, naming its index.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn backfill(users: Option<pgrx::JsonB>) -> TableIterator<'static, (name!(outcome, String), name!(users, i64))> {
-    let users = users.ok_or(ClerkSyncError::NullArgument("users")).or_report().0;
+fn backfill(users: Option<RawJsonb>) -> TableIterator<'static, (name!(outcome, String), name!(users, i64))> {
+    let users = users.ok_or(ClerkSyncError::NullArgument("users")).or_report().to_value(&USER_LIST_FIELDS);
     let list = match users {
         Value::Array(list) => list,
-        Value::Object(ref page) if page.get("data").is_some_and(Value::is_array) => {
-            page["data"].as_array().cloned().unwrap_or_default()
-        }
+        Value::Object(mut page) => match page.remove("data") {
+            Some(Value::Array(list)) => list,
+            _ => ClerkSyncError::from(PayloadError::NotAnObject).report(),
+        },
         _ => ClerkSyncError::from(PayloadError::NotAnObject).report(),
     };
     let events: Vec<ClerkEvent> = list
@@ -76,6 +78,7 @@ fn backfill(users: Option<pgrx::JsonB>) -> TableIterator<'static, (name!(outcome
     let mut counts: Vec<(Outcome, i64)> = Vec::new();
     for (chunk_index, chunk) in events.chunks(batch::CHUNK).enumerate() {
         let refs: Vec<&ClerkEvent> = chunk.iter().collect();
+        let _planned_for_a_batch = BatchSettings::enter();
         let outcomes = match subtransaction::attempt(|| batch::write_plan(&refs, settings.clone())) {
             Ok(Ok(plan)) => plan.outcomes,
             not_batched => {

@@ -113,13 +113,15 @@ thread_local! {
         &[TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, INT4_ARRAY],
     ) };
 
-    /// Erasure of the stored payloads of users $1.
+    /// Erasure of the stored payloads of users $1; each user's looked up in the index on user_id
+    /// (see user_state.rs's LOCK_USERS for why the subquery).
     static REDACT_MANY: Statement = const { Statement::new(
         concat!(
         "UPDATE clerk_sync.inbox \
          SET payload = ", redacted!("payload"), ", raw_body = NULL, last_error = NULL, \
              redacted_at = pg_catalog.now() \
-         WHERE user_id = ANY ($1) AND redacted_at IS NULL"),
+         WHERE redacted_at IS NULL AND msg_id = ANY (ARRAY (SELECT d.msg_id FROM ROWS FROM (pg_catalog.unnest($1)) AS k (id) \
+             CROSS JOIN LATERAL (SELECT msg_id FROM clerk_sync.inbox WHERE user_id = k.id OFFSET 0) AS d))"),
         &[TEXT_ARRAY],
     ) };
 

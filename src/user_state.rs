@@ -31,9 +31,14 @@ thread_local! {
         &[TEXT, INT8],
     ) };
 
+    /// The state rows of users $1, locked. One index probe per user: a subquery with OFFSET 0
+    /// is not flattened, so the planner cannot swap the probes for a scan of the whole table
+    /// (statistics taken while it was smaller make that look cheaper).
     static LOCK_USERS: Statement = const { Statement::new(
-        "SELECT clerk_user_id, high_water_ms, deleted_at_ms FROM clerk_sync.user_state \
-         WHERE clerk_user_id = ANY ($1) ORDER BY clerk_user_id FOR UPDATE",
+        "SELECT s.clerk_user_id, s.high_water_ms, s.deleted_at_ms \
+         FROM ROWS FROM (pg_catalog.unnest($1)) AS k (id) \
+         CROSS JOIN LATERAL (SELECT * FROM clerk_sync.user_state WHERE clerk_user_id = k.id OFFSET 0) AS s \
+         ORDER BY s.clerk_user_id FOR UPDATE OF s",
         &[TEXT_ARRAY],
     ) };
 

@@ -55,15 +55,11 @@ impl Fields {
     }
 }
 
-/// Everything `parse_event` reads: a caller may hand it an event trimmed to these fields (Clerk's
-/// user objects carry much more).
-pub const EVENT_FIELDS: Fields = Fields::Only(&[
-    ("type", Fields::All),
-    ("timestamp", Fields::All),
-    ("object", Fields::All),
-    (
-        "data",
-        Fields::Only(&[
+/// The fields of a Clerk user object that the mapping reads, after any `extra` ones.
+macro_rules! user_fields {
+    ($($extra:expr),*) => {
+        [
+            $($extra,)*
             ("id", Fields::All),
             ("user_id", Fields::All),
             ("username", Fields::All),
@@ -77,9 +73,22 @@ pub const EVENT_FIELDS: Fields = Fields::Only(&[
             ("primary_phone_number_id", Fields::All),
             ("email_addresses", Fields::Only(&[("id", Fields::All), ("email_address", Fields::All)])),
             ("phone_numbers", Fields::Only(&[("id", Fields::All), ("phone_number", Fields::All)])),
-        ]),
-    ),
+        ]
+    };
+}
+
+/// Everything `parse_event` reads: a caller may hand it an event trimmed to these fields (Clerk's
+/// user objects carry much more).
+pub const EVENT_FIELDS: Fields = Fields::Only(&[
+    ("type", Fields::All),
+    ("timestamp", Fields::All),
+    ("object", Fields::All),
+    ("data", Fields::Only(&user_fields!())),
 ]);
+
+/// What `backfill` reads of its argument: an array of user objects, or the Backend API's page
+/// (`{"data": [...]}`) of them.
+pub const USER_LIST_FIELDS: Fields = Fields::Only(&user_fields!(("data", Fields::Only(&user_fields!()))));
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClerkEvent {
@@ -201,7 +210,12 @@ mod tests {
             let trimmed = EVENT_FIELDS.retain(&event);
             assert_eq!(parse_event(&trimmed), parse_event(&event), "{event}");
         }
-        let trimmed = EVENT_FIELDS.retain(&serde_json::from_str(CREATED).unwrap());
+        let created: Value = serde_json::from_str(CREATED).unwrap();
+        let trimmed = EVENT_FIELDS.retain(&created);
+        let page = json!({"data": [created["data"].clone()], "total_count": 1});
+        let listed = USER_LIST_FIELDS.retain(&page);
+        assert_eq!(listed["data"][0], trimmed["data"], "a page of users keeps what an event keeps of its user");
+        assert_eq!(USER_LIST_FIELDS.retain(&json!([created["data"].clone()]))[0], trimmed["data"]);
         assert!(trimmed.to_string().len() < CREATED.len() / 2, "{trimmed}");
     }
 

@@ -213,15 +213,19 @@ const UNNEST_ROWS: &str = "ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($
     pg_catalog.unnest($9)) AS u (a1, a2, a3, a4, a5, a6, a7, a8, a9)";
 
 fn batch_statements(target: &Target, table: &str, clerk: &str, m: Mapping) -> BatchStatements {
-    // A join per key, so that each looks its values up in its index (an OR of two `= ANY` would
-    // compare every row found with both whole arrays).
+    // One index probe per value and key: the subquery with OFFSET 0 keeps the planner from
+    // scanning the whole table, which statistics taken while it was smaller make look cheaper.
+    // A row found by both keys comes twice; that is harmless.
     let by = |name: &str, key: &str, values: &str| {
-        format!("SELECT t.{clerk}, {name} FROM ROWS FROM (pg_catalog.unnest({values})) AS k (v) JOIN {table} AS t ON t.{key} = k.v")
+        format!(
+            "SELECT r.c, r.n FROM ROWS FROM (pg_catalog.unnest({values})) AS k (v) CROSS JOIN LATERAL \
+             (SELECT t.{clerk}, {name} FROM {table} AS t WHERE t.{key} = k.v OFFSET 0) AS r (c, n)"
+        )
     };
     let rows_of = match &target.username {
         Some(column) => {
             let name = format!("t.{}", quote_ident(column));
-            format!("{} UNION {}", by(&name, clerk, "$1"), by(&name, &quote_ident(column), "$2"))
+            format!("{} UNION ALL {}", by(&name, clerk, "$1"), by(&name, &quote_ident(column), "$2"))
         }
         None => by("NULL::pg_catalog.text", clerk, "$1"),
     };
@@ -417,8 +421,10 @@ mod tests {
         let b = &s.batch;
         assert_eq!(
             b.rows_of,
-            "SELECT t.\"clerkUserId\", t.\"username\" FROM ROWS FROM (pg_catalog.unnest($1)) AS k (v) JOIN \"public\".\"User\" AS t ON t.\"clerkUserId\" = k.v \
-             UNION SELECT t.\"clerkUserId\", t.\"username\" FROM ROWS FROM (pg_catalog.unnest($2)) AS k (v) JOIN \"public\".\"User\" AS t ON t.\"username\" = k.v"
+            "SELECT r.c, r.n FROM ROWS FROM (pg_catalog.unnest($1)) AS k (v) CROSS JOIN LATERAL \
+             (SELECT t.\"clerkUserId\", t.\"username\" FROM \"public\".\"User\" AS t WHERE t.\"clerkUserId\" = k.v OFFSET 0) AS r (c, n) \
+             UNION ALL SELECT r.c, r.n FROM ROWS FROM (pg_catalog.unnest($2)) AS k (v) CROSS JOIN LATERAL \
+             (SELECT t.\"clerkUserId\", t.\"username\" FROM \"public\".\"User\" AS t WHERE t.\"username\" = k.v OFFSET 0) AS r (c, n)"
         );
         assert!(
             b.insert.starts_with("INSERT INTO \"public\".\"User\" (\"clerkUserId\", \"email\", \"username\""),
