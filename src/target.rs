@@ -27,6 +27,7 @@ pub struct TargetPlan {
     owner: pg_sys::Oid,
     insert_new: InsertNewPlan,
     upsert: OwnedPreparedStatement,
+    has_row: OwnedPreparedStatement,
     delete: OwnedPreparedStatement,
     /// Planned on each use (`statements::execute_planned_now`).
     batch: BatchStatements,
@@ -161,6 +162,13 @@ impl TargetPlan {
         })
     }
 
+    /// Whether the table has a row with this Clerk id (read as the owner).
+    pub fn has_row(&self, clerk_id: &str) -> Result<bool, ClerkSyncError> {
+        table_owner::run_as(self.owner, || {
+            execute(&self.has_row, &[clerk_id.into()], |rows| Ok(rows.first().get_one::<bool>()?.unwrap_or(false)))
+        })
+    }
+
     /// Deletes (or soft-deletes) the user's row, if there is one.
     pub fn delete(&self, clerk_id: &str, deleted_at_ms: i64) -> Result<(), ClerkSyncError> {
         table_owner::run_as(self.owner, || execute(&self.delete, &[clerk_id.into(), deleted_at_ms.into()], |_| Ok(())))
@@ -260,6 +268,7 @@ fn build(target: &Target) -> Result<TargetPlan, ClerkSyncError> {
             owner,
             insert_new,
             upsert: prepare(&statements.upsert, &USER_ROW_TYPES)?,
+            has_row: prepare(&statements.has_row, &[TEXT])?,
             delete: prepare(&statements.delete, &[TEXT, INT8])?,
             batch: statements.batch.clone(),
             email_required: statements.email_required,

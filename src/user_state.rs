@@ -61,6 +61,11 @@ thread_local! {
         &[TEXT_ARRAY, INT8_ARRAY, INT8_ARRAY],
     ) };
 
+    static DELETED_IF_KNOWN: Statement = const { Statement::new(
+        "SELECT deleted_at_ms IS NOT NULL FROM clerk_sync.user_state WHERE clerk_user_id = $1",
+        &[TEXT],
+    ) };
+
     static IS_DELETED: Statement = const { Statement::new(
         "SELECT EXISTS (SELECT 1 FROM clerk_sync.user_state WHERE clerk_user_id = $1 AND deleted_at_ms IS NOT NULL)",
         &[TEXT],
@@ -81,6 +86,14 @@ pub fn mark(clerk_id: &str, order_ms: i64) -> Result<Option<bool>, ClerkSyncErro
 /// already deleted.
 pub fn tombstone(clerk_id: &str, deleted_at_ms: i64) -> Result<bool, ClerkSyncError> {
     TOMBSTONE.with(|s| s.execute(&[clerk_id.into(), deleted_at_ms.into()], |rows| Ok(!rows.is_empty())))
+}
+
+/// Whether the user is deleted, when any event (or a provisional row) was applied for them;
+/// None for a user clerk_sync has never seen.
+pub fn deleted_if_known(clerk_id: &str) -> Result<Option<bool>, ClerkSyncError> {
+    DELETED_IF_KNOWN.with(|s| {
+        s.execute(&[clerk_id.into()], |rows| if rows.is_empty() { Ok(None) } else { rows.first().get_one::<bool>() })
+    })
 }
 
 pub fn is_deleted(clerk_id: &str) -> Result<bool, ClerkSyncError> {

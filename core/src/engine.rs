@@ -228,6 +228,13 @@ fn write_under_unique_name<S: Store>(
     Err(EngineError::UsernameExhausted(base.to_owned()))
 }
 
+/// A provisional row for a user who has none yet (their first request came before their
+/// webhook), from what their session token says: written at the lowest high-water mark, so that
+/// any of their events overwrites it in place; nothing for a user clerk_sync has seen or deleted.
+pub fn provision<S: Store>(store: &mut S, user: &UserRecord) -> Result<Outcome, EngineError<S::Error>> {
+    upsert(store, user, crate::claims::PROVISIONAL_MS)
+}
+
 /// `user.deleted`: a tombstone that no later or retried event gets past, then the row goes.
 pub fn delete<S: Store>(store: &mut S, clerk_id: &str, order_ms: i64) -> Result<Outcome, EngineError<S::Error>> {
     let policy = store.policy()?;

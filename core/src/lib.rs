@@ -1,6 +1,7 @@
 //! The Postgres-free core of clerk_sync: Svix signature verification and Clerk payload mapping.
 
 pub mod batch;
+pub mod claims;
 pub mod engine;
 pub mod event;
 pub mod headers;

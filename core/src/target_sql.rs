@@ -98,6 +98,8 @@ pub struct TargetStatements {
     pub insert_new: InsertNew,
     pub upsert: String,
     pub delete: String,
+    /// Whether a row has Clerk id $1.
+    pub has_row: String,
     pub batch: BatchStatements,
     /// The email column is NOT NULL: a user without email gets a placeholder.
     pub email_required: bool,
@@ -324,10 +326,13 @@ where
 
     let batch = batch_statements(target, &table, &clerk, mapping(target, &lookup, &|n| format!("u.a{n}"))?);
 
+    let has_row = format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE {clerk} = $1)");
+
     Ok(TargetStatements {
         insert_new,
         upsert,
         delete,
+        has_row,
         batch,
         email_required,
         usernames: match (&target.username, username_unique) {
@@ -450,6 +455,7 @@ mod tests {
         assert!(b.update.ends_with(" WHERE \"public\".\"User\".\"clerkUserId\" = u.a1"), "{}", b.update);
         assert!(!b.update.contains("\"id\""), "an update keeps the row's id");
         assert_eq!(b.delete.as_deref(), Some("DELETE FROM \"public\".\"User\" WHERE \"clerkUserId\" = ANY ($1)"));
+        assert_eq!(s.has_row, "SELECT EXISTS (SELECT 1 FROM \"public\".\"User\" WHERE \"clerkUserId\" = $1)");
         for sql in [&b.rows_of, &b.insert, &b.update] {
             assert!(!sql.contains("clerk_sync"), "touches nothing of clerk_sync's: {sql}");
         }

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use clerk_sync_core::engine::{self, Outcome, Policy, Usernames};
 use clerk_sync_core::username::{base_username, candidate, MAX_SUFFIX_ATTEMPTS};
-use clerk_sync_core::{ClerkEvent, DeleteMode};
+use clerk_sync_core::{ClerkEvent, DeleteMode, UserRecord};
 use proptest::prelude::*;
 
 mod common;
@@ -33,6 +33,28 @@ fn created_updated_deleted_and_what_comes_late() {
     assert!(m.claims.is_empty(), "a deleted user's name is free again");
     assert!(m.redacted.contains("user_a"));
     assert_eq!(apply(&mut m, &ClerkEvent::Other { event_type: "session.created".into() }), "ignored");
+}
+
+#[test]
+fn a_provisional_row_gives_way_to_every_event_and_never_outlives_a_deletion() {
+    let mut m = Memory::default();
+    let token = UserRecord {
+        clerk_id: "user_t".into(),
+        first_name: Some("Token".into()),
+        updated_at_ms: Some(999),
+        ..UserRecord::default()
+    };
+    assert_eq!(engine::provision(&mut m, &token).unwrap(), Outcome::Created);
+    assert_eq!(m.rows["user_t"].first_name.as_deref(), Some("Token"));
+    assert_eq!(m.rows["user_t"].email.as_deref(), Some("user_t@no-email.invalid"));
+    assert_eq!(engine::provision(&mut m, &token).unwrap(), Outcome::Stale, "once is enough");
+    let created = upsert(user("user_t", Some("tee"), Some("t@example.com"), "Real", 1));
+    assert_eq!(apply(&mut m, &created), "updated", "the real event overwrites it in place, however old");
+    assert_eq!(m.rows["user_t"].first_name.as_deref(), Some("Real"));
+    assert_eq!(engine::provision(&mut m, &token).unwrap(), Outcome::Stale, "a real event is never overwritten");
+    apply(&mut m, &ClerkEvent::Delete { user_id: "user_t".into(), order_ms: 2 });
+    assert_eq!(engine::provision(&mut m, &token).unwrap(), Outcome::Stale, "a token outliving the deletion");
+    assert!(m.rows.is_empty());
 }
 
 #[test]
