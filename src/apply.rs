@@ -7,7 +7,7 @@
 
 use clerk_sync_core::engine::{self, EngineError, Outcome};
 use clerk_sync_core::event::{EVENT_FIELDS, USER_LIST_FIELDS};
-use clerk_sync_core::{parse_event, ClerkEvent, PayloadError, UserRecord};
+use clerk_sync_core::{parse_ours, ClerkEvent, PayloadError, UserRecord};
 use pgrx::prelude::*;
 use serde_json::Value;
 
@@ -30,9 +30,9 @@ impl From<EngineError<ClerkSyncError>> for ClerkSyncError {
 
 /// Applies one parsed Clerk event with the configured target and settings.
 pub fn apply_event(event: &Value) -> Result<Outcome, ClerkSyncError> {
-    let parsed = parse_event(event)?;
-    let mut store = SpiStore::new(config::settings()?);
-    Ok(engine::apply(&mut store, &parsed)?)
+    let settings = config::settings()?;
+    let parsed = parse_ours(event, settings.instance_id.as_deref())?;
+    Ok(engine::apply_ours(&mut SpiStore::new(settings), parsed.as_ref())?)
 }
 
 /// Applies one Clerk event (the parsed webhook body) and returns the outcome word.

@@ -11,8 +11,9 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use clerk_sync_core::batch::{self, Plan, Snapshot, Unplannable};
+use clerk_sync_core::engine::Outcome;
 use clerk_sync_core::engine::Store;
-use clerk_sync_core::{parse_event, ClerkEvent, Settings};
+use clerk_sync_core::{parse_ours, ClerkEvent, Settings};
 use pgrx::prelude::*;
 
 use crate::config;
@@ -120,14 +121,15 @@ fn replay_chunk(msg_ids: &[String], settings: Rc<Settings>) -> Vec<(String, Stri
     if let Some(missing) = msg_ids.iter().find(|id| !stored.contains_key(*id)) {
         ClerkSyncError::NoSuchDelivery(missing.clone()).report();
     }
-    let parsed: Vec<Result<ClerkEvent, ClerkSyncError>> = msg_ids
+    // None: another instance's event (not planned).
+    let parsed: Vec<Result<Option<ClerkEvent>, ClerkSyncError>> = msg_ids
         .iter()
         .map(|id| match &stored[id] {
-            Some(event) => Ok(parse_event(event)?),
+            Some(event) => Ok(parse_ours(event, settings.instance_id.as_deref())?),
             None => Err(ClerkSyncError::NullArgument("payload")),
         })
         .collect();
-    let events: Vec<&ClerkEvent> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
+    let events: Vec<&ClerkEvent> = parsed.iter().filter_map(|p| p.as_ref().ok().and_then(Option::as_ref)).collect();
     let plan = match subtransaction::attempt(|| write_plan(&events, settings)) {
         Ok(Ok(plan)) => plan,
         not_batched => {
@@ -142,7 +144,8 @@ fn replay_chunk(msg_ids: &[String], settings: Rc<Settings>) -> Vec<(String, Stri
     let mut outcomes = Vec::with_capacity(msg_ids.len());
     for (msg_id, event) in msg_ids.iter().zip(&parsed) {
         let (outcome, failure) = match event {
-            Ok(_) => (planned.next().expect("one outcome per planned event").word(), None),
+            Ok(Some(_)) => (planned.next().expect("one outcome per planned event").word(), None),
+            Ok(None) => (Outcome::Foreign.word(), None),
             Err(error) => ("failed", Some(Failure::from(error))),
         };
         outcomes.push((msg_id.clone(), outcome.to_owned()));

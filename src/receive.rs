@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use clerk_sync_core::engine::{self, Outcome};
 use clerk_sync_core::event::EVENT_FIELDS;
-use clerk_sync_core::{envelope, parse_event, Envelope, PayloadError, Settings};
+use clerk_sync_core::{envelope, parse_ours, Envelope, PayloadError, Settings};
 use pgrx::prelude::*;
 use pgrx::FromDatum;
 use serde_json::{json, Map, Value};
@@ -164,6 +164,7 @@ impl<E: Into<ClerkSyncError>> From<E> for NotApplied {
 /// subtransaction: a failure is recorded after it is rolled back, and a redelivery's apply is
 /// undone once the inbox says the delivery was recorded before.
 fn accept(msg_id: &str, body: Body, settings: Rc<Settings>) -> Answer {
+    let instance_id = settings.instance_id.clone();
     let mut store = SpiStore::new(settings);
     let mut parsed: Option<(pg_sys::Datum, Envelope)> = None;
     let tried = subtransaction::attempt(|| -> Result<Outcome, NotApplied> {
@@ -173,7 +174,7 @@ fn accept(msg_id: &str, body: Body, settings: Rc<Settings>) -> Answer {
         let event = event.unwrap_or(Value::Null);
         let envelope = envelope(&event);
         parsed = Some((payload, envelope.clone()));
-        let outcome = engine::apply(&mut store, &parse_event(&event)?)?;
+        let outcome = engine::apply_ours(&mut store, parse_ours(&event, instance_id.as_deref())?.as_ref())?;
         let delivery = Delivery::of(msg_id, &envelope, payload, outcome.word(), None, store.erased());
         if !inbox::record(&delivery)? {
             return Err(NotApplied::Duplicate);
@@ -272,10 +273,12 @@ pub fn replay_delivery(msg_id: &str) -> &'static str {
     let event = inbox::stored_event(msg_id)
         .and_then(|stored| stored.ok_or_else(|| ClerkSyncError::NoSuchDelivery(msg_id.to_owned())))
         .or_report();
-    let mut store = SpiStore::new(config::settings().or_report());
+    let settings = config::settings().or_report();
+    let instance_id = settings.instance_id.clone();
+    let mut store = SpiStore::new(settings);
     let tried = subtransaction::attempt(|| -> Result<Outcome, ClerkSyncError> {
         let event = event.ok_or(ClerkSyncError::NullArgument("payload"))?;
-        Ok(engine::apply(&mut store, &parse_event(&event)?)?)
+        Ok(engine::apply_ours(&mut store, parse_ours(&event, instance_id.as_deref())?.as_ref())?)
     });
     let (outcome, failure) = match tried {
         Ok(Ok(outcome)) => (outcome.word(), None),

@@ -39,6 +39,38 @@ mod tests {
     }
 
     #[pg_test]
+    fn another_instances_events_are_kept_as_foreign_and_applied_nowhere() {
+        configured();
+        Spi::run("SELECT clerk_sync.set_setting('instance_id', 'ins_production')").unwrap();
+        let answer = receive("msg_dev", body(CREATED));
+        assert_eq!((answer["status"].clone(), answer["outcome"].clone()), (json!(200), json!("foreign")));
+        assert_eq!(
+            receive("msg_bad", "{\"type\": \"user.created\", \"instance_id\": \"ins_dev\"}")["outcome"],
+            "foreign"
+        );
+        assert_eq!(count("SELECT count(*) FROM \"User\""), 0);
+        assert_eq!(count("SELECT count(*) FROM clerk_sync.user_state"), 0);
+        assert_eq!(
+            text_query("SELECT clerk_sync.clerk_apply(payload) FROM clerk_sync.inbox WHERE msg_id = 'msg_dev'", &[])
+                .as_deref(),
+            Some("foreign")
+        );
+        assert_eq!(text_query("SELECT clerk_sync.replay('msg_dev')", &[]).as_deref(), Some("foreign"));
+        assert_eq!(
+            text_query("SELECT string_agg(outcome, ',') FROM clerk_sync.replay_each(ARRAY['msg_dev', 'msg_bad'])", &[])
+                .as_deref(),
+            Some("foreign,foreign")
+        );
+        let stats =
+            text_query("SELECT string_agg(outcome || '=' || deliveries, ',') FROM clerk_sync.inbox_stats()", &[]);
+        assert_eq!(stats.as_deref(), Some("foreign=2"));
+
+        Spi::run("SELECT clerk_sync.set_setting('instance_id', 'ins_2xYzAbCdEfGhIjKlMnOpQrStUv')").unwrap();
+        assert_eq!(receive("msg_ours", body(UPDATED))["outcome"], "created");
+        assert!(sqlstate_of("SELECT clerk_sync.set_setting('instance_id', 'ins x')").is_some());
+    }
+
+    #[pg_test]
     fn unverified_requests_are_401_and_leave_nothing() {
         configured();
         let headers = signed_headers("msg_x", body(CREATED));
@@ -186,6 +218,6 @@ mod tests {
              WHERE pronamespace = 'clerk_sync'::regnamespace AND prosecdef",
             &[],
         );
-        assert_eq!(definers.as_deref(), Some("receive,webhook"));
+        assert_eq!(definers.as_deref(), Some("ensure_user,ensure_user,receive,webhook"));
     }
 }

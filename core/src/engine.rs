@@ -21,6 +21,8 @@ pub enum Outcome {
     Stale,
     /// An event type that is not applied.
     Ignored,
+    /// Another Clerk instance's event (setting `instance_id`): kept, applied nowhere.
+    Foreign,
 }
 
 impl Outcome {
@@ -31,6 +33,7 @@ impl Outcome {
             Outcome::Deleted => "deleted",
             Outcome::Stale => "stale",
             Outcome::Ignored => "ignored",
+            Outcome::Foreign => "foreign",
         }
     }
 }
@@ -142,6 +145,11 @@ pub enum EngineError<E> {
     UsernameExhausted(String),
     #[error(transparent)]
     Store(#[from] E),
+}
+
+/// Applies an event that `parse_ours` read: None is another instance's.
+pub fn apply_ours<S: Store>(store: &mut S, event: Option<&ClerkEvent>) -> Result<Outcome, EngineError<S::Error>> {
+    event.map_or(Ok(Outcome::Foreign), |event| apply(store, event))
 }
 
 /// Applies one parsed event.

@@ -83,6 +83,7 @@ pub const EVENT_FIELDS: Fields = Fields::Only(&[
     ("type", Fields::All),
     ("timestamp", Fields::All),
     ("object", Fields::All),
+    ("instance_id", Fields::All),
     ("data", Fields::Only(&user_fields!())),
 ]);
 
@@ -129,6 +130,18 @@ pub fn envelope(event: &Value) -> Envelope {
     let user_key = if event_type.as_deref().is_some_and(|t| t.starts_with("user.")) { "id" } else { "user_id" };
     let event_at_ms = event.get("timestamp").and_then(Value::as_f64).filter(|ms| (0.0..=1e14).contains(ms));
     Envelope { user_id: as_text(data.and_then(|d| d.get(user_key))), event_type, event_at_ms }
+}
+
+/// The event to apply; None when it comes from another Clerk instance than `ours` (setting
+/// `instance_id`): such an event is kept and applied nowhere, whatever it carries. An event
+/// without `instance_id` is another instance's too once the setting names one.
+pub fn parse_ours(event: &Value, ours: Option<&str>) -> Result<Option<ClerkEvent>, PayloadError> {
+    if let Some(ours) = ours {
+        if event.get("instance_id").and_then(Value::as_str) != Some(ours) {
+            return Ok(None);
+        }
+    }
+    parse_event(event).map(Some)
 }
 
 pub fn parse_event(event: &Value) -> Result<ClerkEvent, PayloadError> {
@@ -217,6 +230,18 @@ mod tests {
         assert_eq!(listed["data"][0], trimmed["data"], "a page of users keeps what an event keeps of its user");
         assert_eq!(USER_LIST_FIELDS.retain(&json!([created["data"].clone()]))[0], trimmed["data"]);
         assert!(trimmed.to_string().len() < CREATED.len() / 2, "{trimmed}");
+    }
+
+    #[test]
+    fn another_instances_events_are_not_ours() {
+        let created: Value = serde_json::from_str(CREATED).unwrap();
+        assert!(matches!(parse_ours(&created, None), Ok(Some(ClerkEvent::Upsert { .. }))));
+        assert!(matches!(parse_ours(&created, Some("ins_2xYzAbCdEfGhIjKlMnOpQrStUv")), Ok(Some(_))));
+        assert_eq!(parse_ours(&created, Some("ins_other")), Ok(None));
+        assert_eq!(parse_ours(&json!({"type": "user.created"}), Some("ins_other")), Ok(None), "not parsed: not ours");
+        assert_eq!(parse_ours(&json!({"type": "user.created"}), None), Err(PayloadError::MissingData));
+        let trimmed = EVENT_FIELDS.retain(&created);
+        assert_eq!(parse_ours(&trimmed, Some("ins_other")), Ok(None), "the trimmed event keeps its instance");
     }
 
     #[test]

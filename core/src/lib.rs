@@ -14,7 +14,7 @@ pub mod target_sql;
 pub mod user;
 pub mod username;
 
-pub use event::{envelope, parse_event, ClerkEvent, Envelope, PayloadError};
+pub use event::{envelope, parse_event, parse_ours, ClerkEvent, Envelope, PayloadError};
 pub use headers::{HeaderEntry, SignatureHeaders};
 pub use rejection::{HeaderKind, Rejection};
 pub use secret::{SecretError, SigningKey};

@@ -42,6 +42,8 @@ pub struct Settings {
     pub timestamp_tolerance_s: u64,
     pub max_body_bytes: u64,
     pub redact_on_delete: bool,
+    /// The Clerk instance this database serves; None: any.
+    pub instance_id: Option<String>,
     pub target: Target,
     /// Every setting's effective value as text, in `SPECS` order.
     values: Vec<String>,
@@ -141,6 +143,19 @@ pub const SPECS: &[SettingSpec] = &[
         },
     },
     SettingSpec {
+        name: "instance_id",
+        default: "",
+        description: "The Clerk instance (ins_...) this database serves: other instances' events are kept as foreign and applied nowhere; empty: any",
+        apply: |s, v| {
+            let v = v.trim();
+            if v.chars().any(char::is_whitespace) {
+                return Err(format!("\"{v}\" is not an instance id"));
+            }
+            s.instance_id = (!v.is_empty()).then(|| v.to_owned());
+            Ok(())
+        },
+    },
+    SettingSpec {
         name: "target_schema",
         default: "public",
         description: "Schema of the users table",
@@ -203,6 +218,7 @@ impl Default for Settings {
             timestamp_tolerance_s: 0,
             max_body_bytes: 0,
             redact_on_delete: false,
+            instance_id: None,
             target: Target {
                 schema: String::new(),
                 table: String::new(),
