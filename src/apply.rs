@@ -15,6 +15,7 @@ use crate::batch;
 use crate::config;
 use crate::error::{ClerkSyncError, OrReport};
 use crate::jsonb::RawJsonb;
+use crate::notify;
 use crate::statements::BatchSettings;
 use crate::store::SpiStore;
 use crate::subtransaction;
@@ -31,8 +32,11 @@ impl From<EngineError<ClerkSyncError>> for ClerkSyncError {
 /// Applies one parsed Clerk event with the configured target and settings.
 pub fn apply_event(event: &Value) -> Result<Outcome, ClerkSyncError> {
     let settings = config::settings()?;
-    let parsed = parse_ours(event, settings.instance_id.as_deref())?;
-    Ok(engine::apply_ours(&mut SpiStore::new(settings), parsed.as_ref())?)
+    let ours = parse_ours(event, settings.instance_id.as_deref())?;
+    let channel = settings.notify_channel.clone();
+    let outcome = engine::apply_ours(&mut SpiStore::new(settings), ours.as_ref())?;
+    notify::applied(channel.as_deref(), ours.as_ref(), outcome);
+    Ok(outcome)
 }
 
 /// Applies one Clerk event (the parsed webhook body) and returns the outcome word.
@@ -85,10 +89,12 @@ fn backfill(users: Option<RawJsonb>) -> TableIterator<'static, (name!(outcome, S
                 batch::log_one_at_a_time(chunk.len(), &not_batched);
                 let mut store = SpiStore::new(settings.clone());
                 let one_at_a_time = chunk.iter().enumerate().map(|(i, event)| {
-                    engine::apply(&mut store, event).map_err(|e| ClerkSyncError::Backfill {
+                    let outcome = engine::apply(&mut store, event).map_err(|e| ClerkSyncError::Backfill {
                         index: chunk_index * batch::CHUNK + i,
                         source: Box::new(e.into()),
-                    })
+                    })?;
+                    notify::applied(settings.notify_channel.as_deref(), Some(event), outcome);
+                    Ok::<_, ClerkSyncError>(outcome)
                 });
                 one_at_a_time.collect::<Result<_, _>>().or_report()
             }

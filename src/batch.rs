@@ -19,6 +19,7 @@ use pgrx::prelude::*;
 use crate::config;
 use crate::error::{ClerkSyncError, OrReport};
 use crate::inbox::{self, Replayed};
+use crate::notify;
 use crate::receive::replay_delivery;
 use crate::statements::BatchSettings;
 use crate::store::SpiStore;
@@ -76,6 +77,9 @@ pub fn write_plan(events: &[&ClerkEvent], settings: Rc<Settings>) -> Result<Plan
     target.write_batch(&plan)??;
     if !plan.redact.is_empty() {
         inbox::redact_many(&plan.redact)?;
+    }
+    for (event, &outcome) in events.iter().zip(&plan.outcomes) {
+        notify::applied(settings.notify_channel.as_deref(), Some(event), outcome);
     }
     #[cfg(any(test, feature = "pg_test"))]
     BATCHES_WRITTEN.with(|n| n.set(n.get() + 1));

@@ -6,12 +6,14 @@
 
 use std::ffi::CStr;
 
-use clerk_sync_core::claims::Claims;
+use clerk_sync_core::claims::{Claims, PROVISIONAL_MS};
 use clerk_sync_core::engine::{self, Outcome};
+use clerk_sync_core::ClerkEvent;
 use pgrx::prelude::*;
 
 use crate::config;
 use crate::error::{ClerkSyncError, OrReport};
+use crate::notify;
 use crate::store::SpiStore;
 use crate::subtransaction;
 use crate::{target, user_state, verify};
@@ -73,9 +75,14 @@ fn ensure(claims: Option<Claims>) -> Option<&'static str> {
         return Some("existing");
     }
     let user = claims.provisional_user(verify::transaction_start() * 1000)?;
+    let channel = settings.notify_channel.clone();
     let mut store = SpiStore::new(settings);
-    let tried =
-        subtransaction::attempt(|| -> Result<Outcome, ClerkSyncError> { Ok(engine::provision(&mut store, &user)?) });
+    let tried = subtransaction::attempt(|| -> Result<Outcome, ClerkSyncError> {
+        let outcome = engine::provision(&mut store, &user)?;
+        let event = ClerkEvent::Upsert { user: user.clone(), order_ms: PROVISIONAL_MS };
+        notify::applied(channel.as_deref(), Some(&event), outcome);
+        Ok(outcome)
+    });
     match tried {
         Ok(Ok(outcome)) => Some(outcome.word()),
         Ok(Err(error)) => {

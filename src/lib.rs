@@ -11,6 +11,7 @@ mod error;
 mod identity;
 mod inbox;
 mod jsonb;
+mod notify;
 mod receive;
 mod secrets;
 mod settings;

@@ -16,6 +16,7 @@ use crate::config;
 use crate::error::{ClerkSyncError, OrReport};
 use crate::inbox::{self, Delivery};
 use crate::jsonb::RawJsonb;
+use crate::notify;
 use crate::store::SpiStore;
 use crate::subtransaction::{self, Failure};
 use crate::verify;
@@ -164,7 +165,7 @@ impl<E: Into<ClerkSyncError>> From<E> for NotApplied {
 /// subtransaction: a failure is recorded after it is rolled back, and a redelivery's apply is
 /// undone once the inbox says the delivery was recorded before.
 fn accept(msg_id: &str, body: Body, settings: Rc<Settings>) -> Answer {
-    let instance_id = settings.instance_id.clone();
+    let (instance_id, channel) = (settings.instance_id.clone(), settings.notify_channel.clone());
     let mut store = SpiStore::new(settings);
     let mut parsed: Option<(pg_sys::Datum, Envelope)> = None;
     let tried = subtransaction::attempt(|| -> Result<Outcome, NotApplied> {
@@ -174,7 +175,9 @@ fn accept(msg_id: &str, body: Body, settings: Rc<Settings>) -> Answer {
         let event = event.unwrap_or(Value::Null);
         let envelope = envelope(&event);
         parsed = Some((payload, envelope.clone()));
-        let outcome = engine::apply_ours(&mut store, parse_ours(&event, instance_id.as_deref())?.as_ref())?;
+        let ours = parse_ours(&event, instance_id.as_deref())?;
+        let outcome = engine::apply_ours(&mut store, ours.as_ref())?;
+        notify::applied(channel.as_deref(), ours.as_ref(), outcome);
         let delivery = Delivery::of(msg_id, &envelope, payload, outcome.word(), None, store.erased());
         if !inbox::record(&delivery)? {
             return Err(NotApplied::Duplicate);
@@ -274,11 +277,14 @@ pub fn replay_delivery(msg_id: &str) -> &'static str {
         .and_then(|stored| stored.ok_or_else(|| ClerkSyncError::NoSuchDelivery(msg_id.to_owned())))
         .or_report();
     let settings = config::settings().or_report();
-    let instance_id = settings.instance_id.clone();
+    let (instance_id, channel) = (settings.instance_id.clone(), settings.notify_channel.clone());
     let mut store = SpiStore::new(settings);
     let tried = subtransaction::attempt(|| -> Result<Outcome, ClerkSyncError> {
         let event = event.ok_or(ClerkSyncError::NullArgument("payload"))?;
-        Ok(engine::apply_ours(&mut store, parse_ours(&event, instance_id.as_deref())?.as_ref())?)
+        let ours = parse_ours(&event, instance_id.as_deref())?;
+        let outcome = engine::apply_ours(&mut store, ours.as_ref())?;
+        notify::applied(channel.as_deref(), ours.as_ref(), outcome);
+        Ok(outcome)
     });
     let (outcome, failure) = match tried {
         Ok(Ok(outcome)) => (outcome.word(), None),

@@ -147,6 +147,20 @@ pub enum EngineError<E> {
     Store(#[from] E),
 }
 
+/// What listeners of setting `notify_channel` are told of a change: the object, its Clerk id and
+/// the outcome, as JSON; nothing for an event that changed nothing. No personal data.
+pub fn change_notice(event: &ClerkEvent, outcome: Outcome) -> Option<String> {
+    if !matches!(outcome, Outcome::Created | Outcome::Updated | Outcome::Deleted) {
+        return None;
+    }
+    let id = match event {
+        ClerkEvent::Upsert { user, .. } => &user.clerk_id,
+        ClerkEvent::Delete { user_id, .. } => user_id,
+        ClerkEvent::Other { .. } => return None,
+    };
+    Some(serde_json::json!({"object": "user", "id": id, "outcome": outcome.word()}).to_string())
+}
+
 /// Applies an event that `parse_ours` read: None is another instance's.
 pub fn apply_ours<S: Store>(store: &mut S, event: Option<&ClerkEvent>) -> Result<Outcome, EngineError<S::Error>> {
     event.map_or(Ok(Outcome::Foreign), |event| apply(store, event))

@@ -44,6 +44,8 @@ pub struct Settings {
     pub redact_on_delete: bool,
     /// The Clerk instance this database serves; None: any.
     pub instance_id: Option<String>,
+    /// The channel that applied changes are notified on; None: no notifications.
+    pub notify_channel: Option<String>,
     pub target: Target,
     /// Every setting's effective value as text, in `SPECS` order.
     values: Vec<String>,
@@ -156,6 +158,15 @@ pub const SPECS: &[SettingSpec] = &[
         },
     },
     SettingSpec {
+        name: "notify_channel",
+        default: "",
+        description: "NOTIFY channel told of each applied change at commit (object, Clerk id, outcome; no personal data); empty: none",
+        apply: |s, v| {
+            s.notify_channel = optional_column(v)?;
+            Ok(())
+        },
+    },
+    SettingSpec {
         name: "target_schema",
         default: "public",
         description: "Schema of the users table",
@@ -219,6 +230,7 @@ impl Default for Settings {
             max_body_bytes: 0,
             redact_on_delete: false,
             instance_id: None,
+            notify_channel: None,
             target: Target {
                 schema: String::new(),
                 table: String::new(),

@@ -58,6 +58,20 @@ fn a_provisional_row_gives_way_to_every_event_and_never_outlives_a_deletion() {
 }
 
 #[test]
+fn a_change_is_noticed_without_personal_data_and_nothing_else_is() {
+    let created = upsert(user("user_n", Some("nina"), Some("nina@example.com"), "Nina", 1));
+    assert_eq!(
+        engine::change_notice(&created, Outcome::Created).as_deref(),
+        Some(r#"{"id":"user_n","object":"user","outcome":"created"}"#)
+    );
+    let deleted = ClerkEvent::Delete { user_id: "user_n".into(), order_ms: 2 };
+    assert!(engine::change_notice(&deleted, Outcome::Deleted).unwrap().contains(r#""outcome":"deleted""#));
+    for outcome in [Outcome::Stale, Outcome::Ignored, Outcome::Foreign] {
+        assert_eq!(engine::change_notice(&created, outcome), None);
+    }
+}
+
+#[test]
 fn no_email_gets_a_placeholder_when_the_column_needs_one() {
     let mut m = Memory::default();
     apply(&mut m, &upsert(user("user_p", None, None, "P", 1)));
