@@ -9,3 +9,41 @@ VOLATILE PARALLEL UNSAFE
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'replay_each_wrapper';
+
+-- The first request before the webhook, row-level security and change notifications
+-- (src/identity.rs, src/notify.rs). The settings instance_id and notify_channel need no SQL.
+CREATE FUNCTION clerk_sync.ensure_user() RETURNS text
+STRICT VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'ensure_user_wrapper';
+
+CREATE FUNCTION clerk_sync.ensure_user(claims jsonb) RETURNS text
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'ensure_user_with_wrapper';
+
+CREATE FUNCTION clerk_sync.user_id() RETURNS text
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'user_id_wrapper';
+
+CREATE FUNCTION clerk_sync.org_id() RETURNS text
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'org_id_wrapper';
+
+CREATE FUNCTION clerk_sync.org_role() RETURNS text
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'org_role_wrapper';
+
+CREATE FUNCTION clerk_sync.org_slug() RETURNS text
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'org_slug_wrapper';
+
+-- As sql/finalize.sql does for a fresh install: the owner grants what each role needs.
+REVOKE EXECUTE ON FUNCTION clerk_sync.ensure_user(), clerk_sync.ensure_user(jsonb), clerk_sync.user_id(),
+    clerk_sync.org_id(), clerk_sync.org_role(), clerk_sync.org_slug() FROM PUBLIC;
