@@ -19,7 +19,7 @@ AS 'MODULE_PATHNAME', 'add_secret_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/apply.rs:59
+-- src/apply.rs:63
 -- clerk_sync::apply::backfill
 CREATE  FUNCTION "backfill"(
 	"users" jsonb /* Option < RawJsonb > */
@@ -34,7 +34,7 @@ AS 'MODULE_PATHNAME', 'backfill_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/apply.rs:39
+-- src/apply.rs:43
 -- clerk_sync::apply::clerk_apply
 CREATE  FUNCTION "clerk_apply"(
 	"event" jsonb /* Option < RawJsonb > */
@@ -140,7 +140,29 @@ AS 'MODULE_PATHNAME', 'clerk_verify_report_with_secret_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/receive.rs:253
+-- src/identity.rs:102
+-- clerk_sync::identity::ensure_user
+CREATE  FUNCTION "ensure_user"() RETURNS TEXT /* Option < & '_ str > */
+STRICT VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'ensure_user_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- src/identity.rs:109
+-- clerk_sync::identity::ensure_user
+CREATE  FUNCTION "ensure_user"(
+	"claims" jsonb /* Option < pgrx :: JsonB > */
+) RETURNS TEXT /* Option < & '_ str > */
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'ensure_user_with_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- src/receive.rs:257
 -- clerk_sync::receive::ingest
 CREATE  FUNCTION "ingest"(
 	"msg_id" TEXT, /* Option < & str > */
@@ -150,6 +172,33 @@ VOLATILE PARALLEL UNSAFE
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'ingest_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- src/identity.rs:44
+-- clerk_sync::identity::org_id
+CREATE  FUNCTION "org_id"() RETURNS TEXT /* Option < String > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'org_id_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- src/identity.rs:50
+-- clerk_sync::identity::org_role
+CREATE  FUNCTION "org_role"() RETURNS TEXT /* Option < String > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'org_role_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- src/identity.rs:55
+-- clerk_sync::identity::org_slug
+CREATE  FUNCTION "org_slug"() RETURNS TEXT /* Option < String > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'org_slug_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -166,7 +215,7 @@ AS 'MODULE_PATHNAME', 'prune_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/receive.rs:245
+-- src/receive.rs:249
 -- clerk_sync::receive::receive
 CREATE  FUNCTION "receive"(
 	"headers" jsonb, /* Option < RawJsonb > */
@@ -202,7 +251,7 @@ AS 'MODULE_PATHNAME', 'remove_secret_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/receive.rs:264
+-- src/receive.rs:268
 -- clerk_sync::receive::replay
 CREATE  FUNCTION "replay"(
 	"msg_id" TEXT /* Option < & str > */
@@ -214,7 +263,7 @@ AS 'MODULE_PATHNAME', 'replay_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/batch.rs:96
+-- src/batch.rs:101
 -- clerk_sync::batch::replay_each
 CREATE  FUNCTION "replay_each"(
 	"msg_ids" TEXT[] /* :: std :: option :: Option < Vec < Option < String > > > */
@@ -302,6 +351,15 @@ AS 'MODULE_PATHNAME', 'settings_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- src/identity.rs:38
+-- clerk_sync::identity::user_id
+CREATE  FUNCTION "user_id"() RETURNS TEXT /* Option < String > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'user_id_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- src/config.rs:61
 -- clerk_sync::config::config_changed
 CREATE FUNCTION "config_changed"()
@@ -311,7 +369,7 @@ CREATE FUNCTION "config_changed"()
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:30
+-- src/lib.rs:32
 -- requires:
 --   settings::setting_is_valid
 --   config::config_changed
@@ -391,7 +449,7 @@ SELECT pg_catalog.pg_extension_config_dump('clerk_sync.username_claim', '');
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:35
+-- src/lib.rs:37
 -- requires:
 --   schema
 --   receive::replay
@@ -468,7 +526,7 @@ END;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:40
+-- src/lib.rs:42
 -- requires:
 --   inbox
 --   receive::receive
@@ -538,7 +596,7 @@ $$;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:41
+-- src/lib.rs:43
 -- finalize
 -- Nothing in clerk_sync is callable by PUBLIC: the owner grants what each role needs
 -- (see the README's "Privileges").
