@@ -7,12 +7,12 @@
 use std::ffi::CStr;
 
 use clerk_sync_core::claims::{Claims, PROVISIONAL_MS};
-use clerk_sync_core::engine::{self, Outcome};
+use clerk_sync_core::engine;
 use clerk_sync_core::ClerkEvent;
 use pgrx::prelude::*;
 
 use crate::config;
-use crate::error::{ClerkSyncError, OrReport};
+use crate::error::ClerkSyncError;
 use crate::notify;
 use crate::store::SpiStore;
 use crate::subtransaction;
@@ -58,41 +58,42 @@ fn org_slug() -> Option<String> {
 }
 
 /// What `ensure` did: `existing` (clerk_sync knows the user, or the table has the row),
-/// `deleted` (the user is deleted: nothing), `created` (a provisional row), `failed` (writing the
-/// row failed; a WARNING says why, and the request goes on without it); NULL without a user.
+/// `deleted` (the user is deleted: nothing), `created` (a provisional row), `failed` (no row
+/// could be written — a WARNING says why — and the request goes on without it, as it would have
+/// without clerk_sync); NULL without a user. It never raises for anything the claims or the
+/// configuration hold: it runs before every request of the app.
 fn ensure(claims: Option<Claims>) -> Option<&'static str> {
     let claims = claims?;
     let clerk_id = claims.user_id()?;
-    match user_state::deleted_if_known(clerk_id).or_report() {
-        Some(true) => return Some("deleted"),
-        Some(false) => return Some("existing"),
-        None => {}
+    // Every request after the user's first: one index probe, no subtransaction.
+    match user_state::deleted_if_known(clerk_id) {
+        Ok(Some(true)) => return Some("deleted"),
+        Ok(Some(false)) => return Some("existing"),
+        Ok(None) | Err(_) => {}
     }
-    let settings = config::settings().or_report();
-    let target = target::plan(&settings.target).or_report();
-    if target.has_row(clerk_id).or_report() {
-        return Some("existing");
+    let tried = subtransaction::attempt(|| provide(&claims, clerk_id));
+    let why = match tried {
+        Ok(Ok(outcome)) => return Some(outcome),
+        Ok(Err(error)) => error.to_string(),
+        Err(failure) => format!("{}: {}", failure.sqlstate, failure.message),
+    };
+    warning!("clerk_sync: no provisional row for {clerk_id}: {why}");
+    Some("failed")
+}
+
+/// `ensure`'s work for a user clerk_sync has not seen, in its subtransaction (the engine's mark
+/// still refuses a user deleted meanwhile).
+fn provide(claims: &Claims, clerk_id: &str) -> Result<&'static str, ClerkSyncError> {
+    let settings = config::settings()?;
+    if target::plan(&settings.target)?.has_row(clerk_id)? {
+        return Ok("existing");
     }
-    let user = claims.provisional_user(verify::transaction_start() * 1000)?;
+    let Some(user) = claims.provisional_user(verify::transaction_start() * 1000) else { return Ok("existing") };
     let channel = settings.notify_channel.clone();
-    let mut store = SpiStore::new(settings);
-    let tried = subtransaction::attempt(|| -> Result<Outcome, ClerkSyncError> {
-        let outcome = engine::provision(&mut store, &user)?;
-        let event = ClerkEvent::Upsert { user: user.clone(), order_ms: PROVISIONAL_MS };
-        notify::applied(channel.as_deref(), Some(&event), outcome);
-        Ok(outcome)
-    });
-    match tried {
-        Ok(Ok(outcome)) => Some(outcome.word()),
-        Ok(Err(error)) => {
-            warning!("clerk_sync: no provisional row for {clerk_id}: {error}");
-            Some("failed")
-        }
-        Err(failure) => {
-            warning!("clerk_sync: no provisional row for {clerk_id}: {}: {}", failure.sqlstate, failure.message);
-            Some("failed")
-        }
-    }
+    let outcome = engine::provision(&mut SpiStore::new(settings), &user)?;
+    let event = ClerkEvent::Upsert { user, order_ms: PROVISIONAL_MS };
+    notify::applied(channel.as_deref(), Some(&event), outcome);
+    Ok(outcome.word())
 }
 
 /// For PostgREST's `db-pre-request`: when the signed-in user has no row yet (their first request
@@ -194,6 +195,14 @@ mod tests {
         assert_eq!(ensure_user().as_deref(), Some("failed"));
         assert_eq!(count("SELECT count(*) FROM \"User\""), 1);
         assert_eq!(count("SELECT count(*) FROM clerk_sync.user_state"), 0, "rolled back whole");
+    }
+
+    #[pg_test]
+    fn a_misconfigured_users_table_is_a_warning_not_an_error() {
+        prisma_schema();
+        Spi::run("SELECT clerk_sync.set_setting('target_table', 'Nobody')").unwrap();
+        sign_in(&json!({"sub": "user_m"}));
+        assert_eq!(ensure_user().as_deref(), Some("failed"), "the app's request goes on");
     }
 
     #[pg_test]
