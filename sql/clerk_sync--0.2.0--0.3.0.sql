@@ -44,6 +44,13 @@ STRICT STABLE PARALLEL SAFE
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'org_slug_wrapper';
 
+-- One body limit: a proxy takes it from the database (src/settings.rs).
+CREATE FUNCTION clerk_sync.max_body_bytes() RETURNS bigint
+STRICT STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'max_body_bytes_wrapper';
+
 -- As sql/finalize.sql does for a fresh install: the owner grants what each role needs.
 REVOKE EXECUTE ON FUNCTION clerk_sync.ensure_user(), clerk_sync.ensure_user(jsonb), clerk_sync.user_id(),
-    clerk_sync.org_id(), clerk_sync.org_role(), clerk_sync.org_slug() FROM PUBLIC;
+    clerk_sync.org_id(), clerk_sync.org_role(), clerk_sync.org_slug(), clerk_sync.max_body_bytes() FROM PUBLIC;

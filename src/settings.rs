@@ -20,6 +20,15 @@ fn setting_value(name: &str) -> String {
     settings.value(name).or_report().to_owned()
 }
 
+/// The setting `max_body_bytes`, for a proxy in front of `receive`: it answers 413 at the same
+/// limit without sending the body. Runs as the extension's owner (the proxy's role cannot read
+/// the settings table), so the proxy's role needs only `EXECUTE` on it.
+#[pg_extern(stable, parallel_safe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn max_body_bytes() -> i64 {
+    crate::config::settings().or_report().max_body_bytes as i64
+}
+
 #[pg_extern(volatile, parallel_unsafe)]
 fn set_setting(name: Option<&str>, value: Option<&str>) {
     let name = name.ok_or(ClerkSyncError::NullArgument("name")).or_report();

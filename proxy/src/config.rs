@@ -12,8 +12,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where Clerk posts webhooks (the sign-up guide's route by default).
     pub path: String,
-    /// Larger bodies are answered 413 without touching the database.
-    pub max_body_bytes: usize,
+    /// An upper bound of its own on bodies (MAX_BODY_BYTES); the limit itself is the database's
+    /// setting `max_body_bytes` (see `server::BodyLimit`).
+    pub max_body_bytes: Option<usize>,
     /// Every request is answered within this, well under Svix's 15 s.
     pub request_timeout: Duration,
     pub pool_size: usize,
@@ -65,7 +66,7 @@ impl Config {
             database_url,
             listen,
             path,
-            max_body_bytes: number("MAX_BODY_BYTES", var("MAX_BODY_BYTES"), 1024 * 1024)?,
+            max_body_bytes: var("MAX_BODY_BYTES").map(|v| number("MAX_BODY_BYTES", Some(v), 0)).transpose()?,
             request_timeout: Duration::from_millis(timeout_ms),
             pool_size,
         })
@@ -85,7 +86,7 @@ mod tests {
         let config = Config::from_env(env(&[("DATABASE_URL", "postgres://u@127.0.0.1/db")])).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:3000");
         assert_eq!(config.path, "/api/webhooks/clerk");
-        assert_eq!(config.max_body_bytes, 1_048_576);
+        assert_eq!(config.max_body_bytes, None, "the database's setting decides");
         assert_eq!(config.request_timeout, Duration::from_secs(10));
         assert_eq!(config.pool_size, 16);
     }
@@ -103,7 +104,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.listen.port(), 8080);
         assert_eq!(config.path, "/hooks/clerk");
-        assert_eq!((config.max_body_bytes, config.pool_size), (2048, 4));
+        assert_eq!((config.max_body_bytes, config.pool_size), (Some(2048), 4));
         assert_eq!(config.request_timeout, Duration::from_secs(5));
     }
 

@@ -17,7 +17,8 @@ environment (also read from ./.env):
   DATABASE_URL        postgres://user@host:port/db (required to serve)
   LISTEN_ADDR         default 127.0.0.1:3000
   WEBHOOK_PATH        default /api/webhooks/clerk
-  MAX_BODY_BYTES      default 1048576
+  MAX_BODY_BYTES      a bound of the proxy's own; the limit is the database's
+                      max_body_bytes setting (read every 30 s; 1048576 until read)
   REQUEST_TIMEOUT_MS  default 10000
   POOL_SIZE           default 16
   WORKER_THREADS      default 1

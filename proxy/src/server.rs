@@ -1,7 +1,9 @@
 //! The HTTP server: `POST <path>` forwards to `clerk_sync.receive`, `GET /healthz` checks the
 //! database. Graceful shutdown on SIGTERM and SIGINT.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -18,10 +20,58 @@ use crate::config::Config;
 use crate::headers;
 
 const RECEIVE: &str = "SELECT clerk_sync.receive($1::jsonb, $2::text)";
+const MAX_BODY_BYTES: &str = "SELECT clerk_sync.max_body_bytes()";
+
+/// The body limit: the database's setting `max_body_bytes` (what `receive` itself enforces),
+/// read at start and every 30 s, and never more than MAX_BODY_BYTES when that is set. Until the
+/// database has said, 1 MiB (the setting's default).
+pub struct BodyLimit {
+    current: AtomicUsize,
+    cap: Option<usize>,
+}
+
+pub const LIMIT_REFRESH: Duration = Duration::from_secs(30);
+const DEFAULT_LIMIT: usize = 1024 * 1024;
+
+impl BodyLimit {
+    pub fn new(cap: Option<usize>) -> Self {
+        BodyLimit { current: AtomicUsize::new(cap.map_or(DEFAULT_LIMIT, |cap| cap.min(DEFAULT_LIMIT))), cap }
+    }
+
+    pub fn get(&self) -> usize {
+        self.current.load(Ordering::Relaxed)
+    }
+
+    fn set_from_database(&self, bytes: usize) {
+        self.current.store(self.cap.map_or(bytes, |cap| cap.min(bytes)), Ordering::Relaxed);
+    }
+
+    /// Reads the database's setting; logs (once per change of mind) when it cannot.
+    async fn refresh(&self, pool: &Pool) {
+        let read = async {
+            let client = pool.get().await.map_err(|e| e.to_string())?;
+            let row = client.query_one(MAX_BODY_BYTES, &[]).await.map_err(|e| e.to_string())?;
+            row.try_get::<_, i64>(0).map_err(|e| e.to_string())
+        };
+        match read.await {
+            Ok(bytes) => {
+                let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+                if self.cap.map_or(bytes, |cap| cap.min(bytes)) != self.get() {
+                    tracing::info!("body limit: {bytes} bytes (the database's max_body_bytes)");
+                }
+                self.set_from_database(bytes);
+            }
+            Err(error) => tracing::warn!(
+                "body limit stays {} bytes: cannot read clerk_sync.max_body_bytes(): {error}",
+                self.get()
+            ),
+        }
+    }
+}
 
 struct App {
     pool: Pool,
-    max_body_bytes: usize,
+    limit: Arc<BodyLimit>,
 }
 
 pub fn pool(config: &Config) -> Result<Pool, String> {
@@ -40,11 +90,11 @@ pub fn pool(config: &Config) -> Result<Pool, String> {
         .map_err(|e| e.to_string())
 }
 
-pub fn router(config: &Config, pool: Pool) -> Router {
+pub fn router(config: &Config, pool: Pool, limit: Arc<BodyLimit>) -> Router {
     Router::new()
         .route(&config.path, post(webhook))
         .route("/healthz", get(healthz))
-        .with_state(Arc::new(App { pool, max_body_bytes: config.max_body_bytes }))
+        .with_state(Arc::new(App { pool, limit }))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
 }
 
@@ -92,9 +142,13 @@ async fn read_body(body: Body, limit: usize) -> Result<Option<Bytes>, axum::Erro
 }
 
 async fn webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    let body = match read_body(body, app.max_body_bytes).await {
+    let limit = app.limit.get();
+    let body = match read_body(body, limit).await {
         Ok(Some(body)) => body,
-        Ok(None) => return answer(StatusCode::PAYLOAD_TOO_LARGE, json!({"status": 413, "outcome": "too_large"})),
+        Ok(None) => {
+            tracing::warn!("webhook answered 413: body over the limit of {limit} bytes");
+            return answer(StatusCode::PAYLOAD_TOO_LARGE, json!({"status": 413, "outcome": "too_large"}));
+        }
         Err(_) => {
             return answer(
                 StatusCode::BAD_REQUEST,
@@ -179,6 +233,17 @@ async fn shutdown_signal() {
 
 pub async fn serve(config: Config) -> Result<(), String> {
     let pool = pool(&config)?;
+    let limit = Arc::new(BodyLimit::new(config.max_body_bytes));
+    limit.refresh(&pool).await;
+    let refresher = {
+        let (limit, pool) = (limit.clone(), pool.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LIMIT_REFRESH).await;
+                limit.refresh(&pool).await;
+            }
+        })
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?
@@ -187,15 +252,28 @@ pub async fn serve(config: Config) -> Result<(), String> {
             let _ = tcp.set_nodelay(true);
         });
     tracing::info!("listening on http://{}{} (health: /healthz)", config.listen, config.path);
-    axum::serve(listener, router(&config, pool))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    let served = axum::serve(listener, router(&config, pool, limit)).with_graceful_shutdown(shutdown_signal()).await;
+    refresher.abort();
+    served.map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_limit_is_the_databases_within_the_proxys_own_bound() {
+        let limit = BodyLimit::new(None);
+        assert_eq!(limit.get(), 1_048_576, "the setting's default until the database says");
+        limit.set_from_database(1000);
+        assert_eq!(limit.get(), 1000);
+        let bounded = BodyLimit::new(Some(65_536));
+        assert_eq!(bounded.get(), 65_536);
+        bounded.set_from_database(10_000_000);
+        assert_eq!(bounded.get(), 65_536, "never more than MAX_BODY_BYTES");
+        bounded.set_from_database(1000);
+        assert_eq!(bounded.get(), 1000);
+    }
 
     #[tokio::test]
     async fn bodies_over_the_limit_are_read_to_the_end_and_dropped() {

@@ -48,7 +48,19 @@ head -c 70000 /dev/zero | tr '\0' 'x' >"$work/big.json"
 expect_eq "a body over the proxy's limit is answered 413" "$(post "$work/big.json" msg_4 "$now" v1,x)" "413"
 q -d "$DB" <<<"SELECT clerk_sync.set_setting('max_body_bytes', '1000')" >/dev/null
 expect_eq "a body over the database's limit is answered 413" "$(post "$work/created.json" msg_5 "$now")" "413"
+expect_eq "... by the database (the proxy has not read the new limit yet)" \
+    "$(grep -c 'over the limit of 1000 bytes' "$work/proxy.log")" "0"
+# One limit: the proxy reads the database's (at start, then every 30 s) and answers at it itself.
+stop_pid "$PROXY_PID"
+start_proxy "$DB" MAX_BODY_BYTES=65536
+expect_eq "the proxy takes the database's limit" "$(grep -c 'body limit: 1000 bytes' "$work/proxy.log")" "1"
+expect_eq "... and answers 413 at it without sending the body on" "$(post "$work/created.json" msg_5b "$now")" "413"
+expect_eq "... as its log says" "$(grep -c 'over the limit of 1000 bytes' "$work/proxy.log")" "1"
+expect_eq "... and the database never saw it" "$(q -d "$DB" -c "SELECT count(*) FROM clerk_sync.inbox WHERE msg_id LIKE 'msg_5%'")" "0"
 q -d "$DB" <<<"SELECT clerk_sync.reset_setting('max_body_bytes')" >/dev/null
+stop_pid "$PROXY_PID"
+start_proxy "$DB" MAX_BODY_BYTES=65536
+port="$PROXY_PORT"
 
 printf '{"type": "user.created", ' >"$work/truncated.json"
 expect_eq "malformed JSON with a valid signature is answered 400" "$(post "$work/truncated.json" msg_6 "$now")" "400"
