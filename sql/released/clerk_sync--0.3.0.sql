@@ -140,7 +140,7 @@ AS 'MODULE_PATHNAME', 'clerk_verify_report_with_secret_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/identity.rs:102
+-- src/identity.rs:103
 -- clerk_sync::identity::ensure_user
 CREATE  FUNCTION "ensure_user"() RETURNS TEXT /* Option < & '_ str > */
 STRICT VOLATILE SECURITY DEFINER PARALLEL UNSAFE
@@ -150,7 +150,7 @@ AS 'MODULE_PATHNAME', 'ensure_user_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/identity.rs:109
+-- src/identity.rs:110
 -- clerk_sync::identity::ensure_user
 CREATE  FUNCTION "ensure_user"(
 	"claims" jsonb /* Option < pgrx :: JsonB > */
@@ -172,6 +172,16 @@ VOLATILE PARALLEL UNSAFE
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'ingest_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- src/settings.rs:26
+-- clerk_sync::settings::max_body_bytes
+CREATE  FUNCTION "max_body_bytes"() RETURNS bigint /* i64 */
+STRICT STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'max_body_bytes_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -278,7 +288,7 @@ AS 'MODULE_PATHNAME', 'replay_each_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/settings.rs:36
+-- src/settings.rs:45
 -- clerk_sync::settings::reset_setting
 CREATE  FUNCTION "reset_setting"(
 	"name" TEXT /* Option < & str > */
@@ -302,7 +312,7 @@ AS 'MODULE_PATHNAME', 'secrets_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/settings.rs:23
+-- src/settings.rs:32
 -- clerk_sync::settings::set_setting
 CREATE  FUNCTION "set_setting"(
 	"name" TEXT, /* Option < & str > */
@@ -337,7 +347,7 @@ AS 'MODULE_PATHNAME', 'setting_value_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/settings.rs:44
+-- src/settings.rs:53
 -- clerk_sync::settings::settings
 CREATE  FUNCTION "settings"() RETURNS TABLE (
 	"name" TEXT,  /* String */
