@@ -51,6 +51,19 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'max_body_bytes_wrapper';
 
+-- Operating it (src/status.rs).
+CREATE FUNCTION clerk_sync.status() RETURNS jsonb
+STRICT STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'status_wrapper';
+
+CREATE FUNCTION clerk_sync.doctor() RETURNS TABLE (severity text, problem text, fix text)
+STRICT STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'doctor_wrapper';
+
 -- As sql/finalize.sql does for a fresh install: the owner grants what each role needs.
 REVOKE EXECUTE ON FUNCTION clerk_sync.ensure_user(), clerk_sync.ensure_user(jsonb), clerk_sync.user_id(),
-    clerk_sync.org_id(), clerk_sync.org_role(), clerk_sync.org_slug(), clerk_sync.max_body_bytes() FROM PUBLIC;
+    clerk_sync.org_id(), clerk_sync.org_role(), clerk_sync.org_slug(), clerk_sync.max_body_bytes(), clerk_sync.status(), clerk_sync.doctor() FROM PUBLIC;

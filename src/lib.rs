@@ -16,6 +16,7 @@ mod receive;
 mod secrets;
 mod settings;
 mod statements;
+mod status;
 mod store;
 mod subtransaction;
 mod table_owner;

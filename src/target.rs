@@ -176,7 +176,7 @@ impl TargetPlan {
 }
 
 /// The table's oid and owner.
-fn table_oid(target: &Target) -> Result<(pg_sys::Oid, pg_sys::Oid), ClerkSyncError> {
+pub(crate) fn table_oid(target: &Target) -> Result<(pg_sys::Oid, pg_sys::Oid), ClerkSyncError> {
     let found = Spi::connect(|client| {
         client
             .select(
@@ -198,7 +198,7 @@ fn table_oid(target: &Target) -> Result<(pg_sys::Oid, pg_sys::Oid), ClerkSyncErr
 /// A trigger that can be deferred to commit would run there with the rights of whoever commits,
 /// outside the owner's restricted context; one whose function is SECURITY DEFINER runs as that
 /// function's owner anyway.
-fn deferrable_trigger(relid: pg_sys::Oid) -> Result<Option<String>, ClerkSyncError> {
+pub(crate) fn deferrable_trigger(relid: pg_sys::Oid) -> Result<Option<String>, ClerkSyncError> {
     Ok(Spi::connect(|client| {
         client
             .select(
@@ -215,7 +215,7 @@ fn deferrable_trigger(relid: pg_sys::Oid) -> Result<Option<String>, ClerkSyncErr
     })?)
 }
 
-fn columns(relid: pg_sys::Oid) -> Result<Vec<(String, ColumnInfo)>, ClerkSyncError> {
+pub(crate) fn columns(relid: pg_sys::Oid) -> Result<Vec<(String, ColumnInfo)>, ClerkSyncError> {
     Ok(Spi::connect(|client| {
         client
             .select(

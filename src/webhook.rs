@@ -218,6 +218,6 @@ mod tests {
              WHERE pronamespace = 'clerk_sync'::regnamespace AND prosecdef",
             &[],
         );
-        assert_eq!(definers.as_deref(), Some("ensure_user,ensure_user,max_body_bytes,receive,webhook"));
+        assert_eq!(definers.as_deref(), Some("doctor,ensure_user,ensure_user,max_body_bytes,receive,status,webhook"));
     }
 }

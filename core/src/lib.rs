@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod claims;
+pub mod doctor;
 pub mod engine;
 pub mod event;
 pub mod headers;
