@@ -18,6 +18,8 @@ pub struct Config {
     /// Every request is answered within this, well under Svix's 15 s.
     pub request_timeout: Duration,
     pub pool_size: usize,
+    /// A listener of its own for /metrics (METRICS_ADDR); None: /metrics beside the webhook.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +42,7 @@ fn number<T: std::str::FromStr>(name: &str, value: Option<String>, default: T) -
 
 impl Config {
     /// Reads DATABASE_URL (required), LISTEN_ADDR, WEBHOOK_PATH, MAX_BODY_BYTES,
-    /// REQUEST_TIMEOUT_MS and POOL_SIZE through `var`.
+    /// REQUEST_TIMEOUT_MS, POOL_SIZE and METRICS_ADDR through `var`.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let database_url = var("DATABASE_URL")
             .filter(|url| !url.trim().is_empty())
@@ -62,8 +64,17 @@ impl Config {
         if pool_size == 0 {
             return Err(ConfigError("POOL_SIZE must be at least 1".into()));
         }
+        let metrics_listen = match var("METRICS_ADDR").filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(text) => Some(
+                text.trim()
+                    .parse()
+                    .map_err(|_| ConfigError(format!("METRICS_ADDR must be host:port, not {text:?}")))?,
+            ),
+        };
         Ok(Config {
             database_url,
+            metrics_listen,
             listen,
             path,
             max_body_bytes: var("MAX_BODY_BYTES").map(|v| number("MAX_BODY_BYTES", Some(v), 0)).transpose()?,
@@ -100,12 +111,14 @@ mod tests {
             ("MAX_BODY_BYTES", "2048"),
             ("REQUEST_TIMEOUT_MS", "5000"),
             ("POOL_SIZE", "4"),
+            ("METRICS_ADDR", "127.0.0.1:9187"),
         ]))
         .unwrap();
         assert_eq!(config.listen.port(), 8080);
         assert_eq!(config.path, "/hooks/clerk");
         assert_eq!((config.max_body_bytes, config.pool_size), (Some(2048), 4));
         assert_eq!(config.request_timeout, Duration::from_secs(5));
+        assert_eq!(config.metrics_listen.map(|a| a.port()), Some(9187));
     }
 
     #[test]
@@ -118,6 +131,7 @@ mod tests {
             &[("DATABASE_URL", "x"), ("REQUEST_TIMEOUT_MS", "20000")],
             &[("DATABASE_URL", "x"), ("POOL_SIZE", "0")],
             &[("DATABASE_URL", "x"), ("MAX_BODY_BYTES", "1MB")],
+            &[("DATABASE_URL", "x"), ("METRICS_ADDR", "9187")],
         ];
         for case in cases {
             assert!(Config::from_env(env(case)).is_err(), "{case:?}");

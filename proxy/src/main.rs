@@ -6,6 +6,7 @@
 mod config;
 mod dotenv;
 mod headers;
+mod metrics;
 mod send_test;
 mod server;
 
@@ -21,6 +22,7 @@ environment (also read from ./.env):
                       max_body_bytes setting (read every 30 s; 1048576 until read)
   REQUEST_TIMEOUT_MS  default 10000
   POOL_SIZE           default 16
+  METRICS_ADDR        a listener of its own for GET /metrics (default: beside the webhook)
   WORKER_THREADS      default 1
   CLERK_WEBHOOK_SECRET  signs send-test's event
   RUST_LOG            default info";

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -18,6 +18,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Config;
 use crate::headers;
+use crate::metrics::Metrics;
 
 const RECEIVE: &str = "SELECT clerk_sync.receive($1::jsonb, $2::text)";
 const MAX_BODY_BYTES: &str = "SELECT clerk_sync.max_body_bytes()";
@@ -72,6 +73,7 @@ impl BodyLimit {
 struct App {
     pool: Pool,
     limit: Arc<BodyLimit>,
+    metrics: Arc<Metrics>,
 }
 
 pub fn pool(config: &Config) -> Result<Pool, String> {
@@ -90,12 +92,18 @@ pub fn pool(config: &Config) -> Result<Pool, String> {
         .map_err(|e| e.to_string())
 }
 
-pub fn router(config: &Config, pool: Pool, limit: Arc<BodyLimit>) -> Router {
-    Router::new()
-        .route(&config.path, post(webhook))
-        .route("/healthz", get(healthz))
-        .with_state(Arc::new(App { pool, limit }))
+/// The webhook and /healthz, and /metrics unless METRICS_ADDR gives it a listener of its own.
+fn router(config: &Config, app: Arc<App>) -> Router {
+    let router = Router::new().route(&config.path, post(webhook)).route("/healthz", get(healthz));
+    let router = if config.metrics_listen.is_none() { router.route("/metrics", get(metrics)) } else { router };
+    router
+        .with_state(app)
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let text = app.metrics.render(&app.pool);
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 fn answer(status: StatusCode, body: Value) -> Response {
@@ -142,37 +150,43 @@ async fn read_body(body: Body, limit: usize) -> Result<Option<Bytes>, axum::Erro
 }
 
 async fn webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let (status, receipt) = deliver(&app, headers, body).await;
+    let outcome = receipt.get("outcome").and_then(Value::as_str).unwrap_or("-");
+    if matches!(outcome, "unavailable" | "error") {
+        app.metrics.database_error();
+    }
+    app.metrics.answered(status.as_u16(), outcome, started.elapsed());
+    answer(status, receipt)
+}
+
+/// The delivery's answer: its status and body.
+async fn deliver(app: &App, headers: HeaderMap, body: Body) -> (StatusCode, Value) {
     let limit = app.limit.get();
     let body = match read_body(body, limit).await {
         Ok(Some(body)) => body,
         Ok(None) => {
             tracing::warn!("webhook answered 413: body over the limit of {limit} bytes");
-            return answer(StatusCode::PAYLOAD_TOO_LARGE, json!({"status": 413, "outcome": "too_large"}));
+            return (StatusCode::PAYLOAD_TOO_LARGE, json!({"status": 413, "outcome": "too_large"}));
         }
         Err(_) => {
-            return answer(
+            return (
                 StatusCode::BAD_REQUEST,
                 json!({"status": 400, "outcome": "malformed", "error": "unreadable body"}),
             )
         }
     };
     let Ok(body) = std::str::from_utf8(&body) else {
-        return answer(
-            StatusCode::BAD_REQUEST,
-            json!({"status": 400, "outcome": "malformed", "error": "body is not UTF-8"}),
-        );
+        return (StatusCode::BAD_REQUEST, json!({"status": 400, "outcome": "malformed", "error": "body is not UTF-8"}));
     };
     if body.contains('\0') {
-        return answer(
-            StatusCode::BAD_REQUEST,
-            json!({"status": 400, "outcome": "malformed", "error": "body contains NUL"}),
-        );
+        return (StatusCode::BAD_REQUEST, json!({"status": 400, "outcome": "malformed", "error": "body contains NUL"}));
     }
     let client = match app.pool.get().await {
         Ok(client) => client,
         Err(error) => {
             tracing::error!("database unavailable: {error}");
-            return answer(StatusCode::SERVICE_UNAVAILABLE, json!({"status": 503, "outcome": "unavailable"}));
+            return (StatusCode::SERVICE_UNAVAILABLE, json!({"status": 503, "outcome": "unavailable"}));
         }
     };
     let forwarded = headers::to_json(&headers);
@@ -191,12 +205,12 @@ async fn webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) ->
                 .and_then(|s| u16::try_from(s).ok())
                 .and_then(|s| StatusCode::from_u16(s).ok())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            answer(status, receipt)
+            (status, receipt)
         }
         Err(error) => {
             let code = error.code().map(|c| c.code().to_owned()).unwrap_or_default();
             tracing::error!("clerk_sync.receive failed: SQLSTATE {code}: {error}");
-            answer(StatusCode::INTERNAL_SERVER_ERROR, json!({"status": 500, "outcome": "error", "error_code": code}))
+            (StatusCode::INTERNAL_SERVER_ERROR, json!({"status": 500, "outcome": "error", "error_code": code}))
         }
     }
 }
@@ -252,8 +266,22 @@ pub async fn serve(config: Config) -> Result<(), String> {
             let _ = tcp.set_nodelay(true);
         });
     tracing::info!("listening on http://{}{} (health: /healthz)", config.listen, config.path);
-    let served = axum::serve(listener, router(&config, pool, limit)).with_graceful_shutdown(shutdown_signal()).await;
+    let app = Arc::new(App { pool, limit, metrics: Arc::new(Metrics::new()) });
+    let metrics_server = match config.metrics_listen {
+        None => None,
+        Some(address) => {
+            let listener =
+                tokio::net::TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;
+            tracing::info!("metrics on http://{address}/metrics");
+            let router = Router::new().route("/metrics", get(metrics)).with_state(app.clone());
+            Some(tokio::spawn(async move { axum::serve(listener, router).await }))
+        }
+    };
+    let served = axum::serve(listener, router(&config, app)).with_graceful_shutdown(shutdown_signal()).await;
     refresher.abort();
+    if let Some(server) = metrics_server {
+        server.abort();
+    }
     served.map_err(|e| e.to_string())
 }
 

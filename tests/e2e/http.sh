@@ -14,6 +14,8 @@ port="$PROXY_PORT"
 URL="$PROXY_URL"
 expect_eq "GET /healthz answers 200 when the database is up" \
     "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${port}/healthz")" "200"
+expect_eq "GET /metrics is beside the webhook when METRICS_ADDR is not set" \
+    "$(curl -s "http://127.0.0.1:${port}/metrics" | grep -c '^# TYPE clerk_sync_proxy_request_duration_seconds histogram')" "1"
 
 # post BODY_FILE MSG_ID TIMESTAMP [SIGNATURE]: prints the HTTP status; the answer goes to $work/answer.
 post() {
