@@ -1,4 +1,5 @@
-//! Configuration from the environment.
+//! Configuration: every setting an environment variable (also read from `./.env`) or a flag,
+//! with its default and check in one place; `--help` lists them.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -6,113 +7,99 @@ use std::time::Duration;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 pub const DEFAULT_PATH: &str = "/api/webhooks/clerk";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+fn database_url(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        return Err("empty (e.g. postgres://user@127.0.0.1:5432/app)".into());
+    }
+    Ok(value.to_owned())
+}
+
+fn webhook_path(value: &str) -> Result<String, String> {
+    if !value.starts_with('/') || value == "/healthz" || value == "/metrics" {
+        return Err("must start with / and be neither /healthz nor /metrics".into());
+    }
+    Ok(value.to_owned())
+}
+
+fn request_timeout(value: &str) -> Result<Duration, String> {
+    let ms: u64 = value.trim().parse().map_err(|_| "not a whole number of milliseconds".to_owned())?;
+    if !(100..=14_000).contains(&ms) {
+        return Err("must lie within 100..=14000 (Svix gives up at 15 s)".into());
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("must be a whole number, at least 1".into()),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct Config {
+    /// The database with clerk_sync, e.g. postgres://clerk_sync_proxy@127.0.0.1:5432/app
+    #[arg(long, env = "DATABASE_URL", value_parser = database_url, hide_env_values = true)]
     pub database_url: String,
+    /// Where to listen
+    #[arg(long = "listen", env = "LISTEN_ADDR", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
-    /// Where Clerk posts webhooks (the sign-up guide's route by default).
+    /// Where Clerk posts webhooks (the sign-up guide's route by default)
+    #[arg(long = "path", env = "WEBHOOK_PATH", default_value = DEFAULT_PATH, value_parser = webhook_path)]
     pub path: String,
-    /// An upper bound of its own on bodies (MAX_BODY_BYTES); the limit itself is the database's
-    /// setting `max_body_bytes` (see `server::BodyLimit`).
+    /// A body limit of the proxy's own; the limit is the database's setting max_body_bytes, read
+    /// at start and every 30 s (1048576 until read)
+    #[arg(long, env = "MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
-    /// Every request is answered within this, well under Svix's 15 s.
+    /// Every request is answered within this many milliseconds (503 past it), well under Svix's 15 s
+    #[arg(long = "request-timeout-ms", env = "REQUEST_TIMEOUT_MS", default_value = "10000", value_parser = request_timeout)]
     pub request_timeout: Duration,
+    /// Database connections
+    #[arg(long, env = "POOL_SIZE", default_value = "16", value_parser = at_least_one)]
     pub pool_size: usize,
-    /// A listener of its own for /metrics (METRICS_ADDR); None: /metrics beside the webhook.
+    /// A listener of its own for GET /metrics (default: beside the webhook)
+    #[arg(long = "metrics-addr", env = "METRICS_ADDR")]
     pub metrics_listen: Option<SocketAddr>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub String);
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-fn number<T: std::str::FromStr>(name: &str, value: Option<String>, default: T) -> Result<T, ConfigError> {
-    match value {
-        None => Ok(default),
-        Some(text) => {
-            text.trim().parse().map_err(|_| ConfigError(format!("{name} must be a whole number, not {text:?}")))
-        }
-    }
-}
-
-impl Config {
-    /// Reads DATABASE_URL (required), LISTEN_ADDR, WEBHOOK_PATH, MAX_BODY_BYTES,
-    /// REQUEST_TIMEOUT_MS, POOL_SIZE and METRICS_ADDR through `var`.
-    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let database_url = var("DATABASE_URL")
-            .filter(|url| !url.trim().is_empty())
-            .ok_or_else(|| ConfigError("DATABASE_URL is not set (e.g. postgres://user@127.0.0.1:5432/app)".into()))?;
-        let listen_text = var("LISTEN_ADDR").unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen = listen_text
-            .trim()
-            .parse()
-            .map_err(|_| ConfigError(format!("LISTEN_ADDR must be host:port, not {listen_text:?}")))?;
-        let path = var("WEBHOOK_PATH").unwrap_or_else(|| DEFAULT_PATH.to_owned());
-        if !path.starts_with('/') || path == "/healthz" {
-            return Err(ConfigError(format!("WEBHOOK_PATH must start with / and not be /healthz, not {path:?}")));
-        }
-        let timeout_ms: u64 = number("REQUEST_TIMEOUT_MS", var("REQUEST_TIMEOUT_MS"), 10_000)?;
-        if !(100..=14_000).contains(&timeout_ms) {
-            return Err(ConfigError("REQUEST_TIMEOUT_MS must lie within 100..=14000 (Svix gives up at 15 s)".into()));
-        }
-        let pool_size = number("POOL_SIZE", var("POOL_SIZE"), 16)?;
-        if pool_size == 0 {
-            return Err(ConfigError("POOL_SIZE must be at least 1".into()));
-        }
-        let metrics_listen = match var("METRICS_ADDR").filter(|v| !v.trim().is_empty()) {
-            None => None,
-            Some(text) => Some(
-                text.trim()
-                    .parse()
-                    .map_err(|_| ConfigError(format!("METRICS_ADDR must be host:port, not {text:?}")))?,
-            ),
-        };
-        Ok(Config {
-            database_url,
-            metrics_listen,
-            listen,
-            path,
-            max_body_bytes: var("MAX_BODY_BYTES").map(|v| number("MAX_BODY_BYTES", Some(v), 0)).transpose()?,
-            request_timeout: Duration::from_millis(timeout_ms),
-            pool_size,
-        })
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
-    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    /// Flags only, so that the test's own environment cannot leak in through `env`.
+    fn parse(flags: &[&str]) -> Result<Config, clap::Error> {
+        Cli::try_parse_from(std::iter::once("clerk-sync-proxy").chain(flags.iter().copied())).map(|cli| cli.config)
     }
 
     #[test]
     fn defaults_listen_on_loopback_at_the_guides_path() {
-        let config = Config::from_env(env(&[("DATABASE_URL", "postgres://u@127.0.0.1/db")])).unwrap();
+        let config = parse(&["--database-url", "postgres://u@127.0.0.1/db"]).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:3000");
         assert_eq!(config.path, "/api/webhooks/clerk");
         assert_eq!(config.max_body_bytes, None, "the database's setting decides");
         assert_eq!(config.request_timeout, Duration::from_secs(10));
         assert_eq!(config.pool_size, 16);
+        assert_eq!(config.metrics_listen, None);
     }
 
     #[test]
     fn everything_can_be_set() {
-        let config = Config::from_env(env(&[
-            ("DATABASE_URL", "postgres://u@127.0.0.1/db"),
-            ("LISTEN_ADDR", "127.0.0.1:8080"),
-            ("WEBHOOK_PATH", "/hooks/clerk"),
-            ("MAX_BODY_BYTES", "2048"),
-            ("REQUEST_TIMEOUT_MS", "5000"),
-            ("POOL_SIZE", "4"),
-            ("METRICS_ADDR", "127.0.0.1:9187"),
-        ]))
+        let config = parse(&[
+            "--database-url=postgres://u@127.0.0.1/db",
+            "--listen=127.0.0.1:8080",
+            "--path=/hooks/clerk",
+            "--max-body-bytes=2048",
+            "--request-timeout-ms=5000",
+            "--pool-size=4",
+            "--metrics-addr=127.0.0.1:9187",
+        ])
         .unwrap();
         assert_eq!(config.listen.port(), 8080);
         assert_eq!(config.path, "/hooks/clerk");
@@ -123,18 +110,20 @@ mod tests {
 
     #[test]
     fn mistakes_are_named() {
-        let cases: &[&[(&str, &str)]] = &[
-            &[],
-            &[("DATABASE_URL", " ")],
-            &[("DATABASE_URL", "x"), ("LISTEN_ADDR", "localhost")],
-            &[("DATABASE_URL", "x"), ("WEBHOOK_PATH", "hooks")],
-            &[("DATABASE_URL", "x"), ("REQUEST_TIMEOUT_MS", "20000")],
-            &[("DATABASE_URL", "x"), ("POOL_SIZE", "0")],
-            &[("DATABASE_URL", "x"), ("MAX_BODY_BYTES", "1MB")],
-            &[("DATABASE_URL", "x"), ("METRICS_ADDR", "9187")],
+        let cases: &[&[&str]] = &[
+            &["--database-url", " "],
+            &["--database-url=x", "--listen=localhost"],
+            &["--database-url=x", "--path=hooks"],
+            &["--database-url=x", "--path=/metrics"],
+            &["--database-url=x", "--request-timeout-ms=20000"],
+            &["--database-url=x", "--pool-size=0"],
+            &["--database-url=x", "--max-body-bytes=1MB"],
+            &["--database-url=x", "--metrics-addr=9187"],
         ];
         for case in cases {
-            assert!(Config::from_env(env(case)).is_err(), "{case:?}");
+            let error = parse(case).expect_err(&format!("{case:?}"));
+            let flag = case[1].split('=').next().unwrap().trim_start_matches('-');
+            assert!(error.to_string().contains(flag), "{case:?}: {error}");
         }
     }
 }

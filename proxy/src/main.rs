@@ -1,10 +1,7 @@
-//! clerk-sync-proxy: a thin HTTP front for the clerk_sync extension.
-//!
-//!   clerk-sync-proxy [serve]          serve POST $WEBHOOK_PATH and GET /healthz
-//!   clerk-sync-proxy send-test [URL]  post a signed test user.created (CLERK_WEBHOOK_SECRET)
+//! clerk-sync-proxy: a thin HTTP front for the clerk_sync extension. `--help` lists every
+//! setting, its environment variable (also read from ./.env) and its default.
 
 mod config;
-mod dotenv;
 mod headers;
 mod metrics;
 mod send_test;
@@ -12,23 +9,50 @@ mod server;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: clerk-sync-proxy [serve | send-test [URL]]
+use clap::{Parser, Subcommand};
 
-environment (also read from ./.env):
-  DATABASE_URL        postgres://user@host:port/db (required to serve)
-  LISTEN_ADDR         default 127.0.0.1:3000
-  WEBHOOK_PATH        default /api/webhooks/clerk
-  MAX_BODY_BYTES      a bound of the proxy's own; the limit is the database's
-                      max_body_bytes setting (read every 30 s; 1048576 until read)
-  REQUEST_TIMEOUT_MS  default 10000
-  POOL_SIZE           default 16
-  METRICS_ADDR        a listener of its own for GET /metrics (default: beside the webhook)
-  WORKER_THREADS      default 1
-  CLERK_WEBHOOK_SECRET  signs send-test's event
-  RUST_LOG            default info";
+#[derive(Parser)]
+#[command(name = "clerk-sync-proxy", version, about = "Forwards Clerk (Svix) webhooks to clerk_sync.receive")]
+struct Cli {
+    /// Without one: serve, configured from the environment
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Threads forwarding requests: the database does the work and needs the cores more
+    #[arg(long, env = "WORKER_THREADS", default_value = "1", global = true)]
+    worker_threads: usize,
+}
+
+/// `serve` with its settings from the environment alone: what the bare command runs.
+#[derive(Parser)]
+#[command(name = "clerk-sync-proxy")]
+struct ServeFromEnvironment {
+    #[command(flatten)]
+    config: config::Config,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve POST <path>, GET /healthz and GET /metrics (the default)
+    Serve(config::Config),
+    /// Sign a Clerk-shaped user.created for a new user and post it, like the dashboard's Testing tab
+    SendTest {
+        /// Default: http://<LISTEN_ADDR><WEBHOOK_PATH>
+        url: Option<String>,
+        /// The endpoint's signing secret
+        #[arg(long, env = "CLERK_WEBHOOK_SECRET", hide_env_values = true)]
+        secret: String,
+        #[arg(long = "listen", env = "LISTEN_ADDR", default_value = config::DEFAULT_LISTEN)]
+        listen: String,
+        #[arg(long = "path", env = "WEBHOOK_PATH", default_value = config::DEFAULT_PATH)]
+        path: String,
+    },
+    /// Print a variable as the proxy reads it (the environment, else ./.env); exit 1 when unset
+    Env { name: String },
+}
 
 fn main() -> ExitCode {
-    dotenv::load();
+    // Variables already in the environment win over ./.env.
+    let _ = dotenvy::dotenv();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -36,41 +60,37 @@ fn main() -> ExitCode {
         )
         .with_target(false)
         .init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    // One thread forwards thousands of requests a second; the database is the work, and it
-    // needs the cores more than the proxy does.
-    let workers = std::env::var("WORKER_THREADS").ok().and_then(|n| n.trim().parse::<usize>().ok()).filter(|&n| n > 0);
-    let runtime =
-        match tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(workers.unwrap_or(1)).build() {
-            Ok(runtime) => runtime,
-            Err(error) => {
-                eprintln!("cannot start: {error}");
-                return ExitCode::FAILURE;
-            }
-        };
-    let result = match args.first().map(String::as_str) {
-        None | Some("serve") => config::Config::from_env(|name| std::env::var(name).ok())
-            .map_err(|e| e.to_string())
-            .and_then(|config| runtime.block_on(server::serve(config))),
-        Some("send-test") => {
-            let default_url = format!(
-                "http://{}{}",
-                std::env::var("LISTEN_ADDR").unwrap_or_else(|_| config::DEFAULT_LISTEN.to_owned()),
-                std::env::var("WEBHOOK_PATH").unwrap_or_else(|_| config::DEFAULT_PATH.to_owned())
-            );
-            let url = args.get(1).cloned().unwrap_or(default_url);
-            match std::env::var("CLERK_WEBHOOK_SECRET") {
-                Err(_) => Err("CLERK_WEBHOOK_SECRET is not set".to_owned()),
-                Ok(secret) => runtime.block_on(send_test::send(&url, &secret)).and_then(|status| {
-                    (200..300).contains(&status).then_some(()).ok_or_else(|| format!("the endpoint answered {status}"))
-                }),
-            }
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(cli.worker_threads.max(1))
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start: {error}");
+            return ExitCode::FAILURE;
         }
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            Ok(())
+    };
+    let result = match cli.command {
+        Some(Command::Serve(config)) => runtime.block_on(server::serve(config)),
+        None => match ServeFromEnvironment::try_parse_from(["clerk-sync-proxy"]) {
+            Ok(serve) => runtime.block_on(server::serve(serve.config)),
+            Err(error) => Err(error.to_string()),
+        },
+        Some(Command::SendTest { url, secret, listen, path }) => {
+            let url = url.unwrap_or_else(|| format!("http://{listen}{path}"));
+            runtime.block_on(send_test::send(&url, &secret)).and_then(|status| {
+                (200..300).contains(&status).then_some(()).ok_or_else(|| format!("the endpoint answered {status}"))
+            })
         }
-        Some(other) => Err(format!("unknown command {other:?}\n{USAGE}")),
+        Some(Command::Env { name }) => match std::env::var(&name) {
+            Ok(value) => {
+                println!("{value}");
+                Ok(())
+            }
+            Err(_) => return ExitCode::FAILURE,
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,7 +7,8 @@ use clerk_sync_core::{sign, SigningKey};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::Request;
-use hyper_util::rt::TokioIo;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 
 /// A Clerk-shaped `user.created` for a new user, as one compact line (how Svix sends it).
@@ -42,8 +43,7 @@ pub async fn send(url: &str, secret: &str) -> Result<u16, String> {
     if uri.scheme_str() != Some("http") {
         return Err(format!("{url}: only http:// URLs (the local endpoint) are supported"));
     }
-    let host = uri.host().ok_or_else(|| format!("{url}: no host"))?.to_owned();
-    let port = uri.port_u16().unwrap_or(80);
+    uri.host().ok_or_else(|| format!("{url}: no host"))?;
 
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| e.to_string())?;
     let (user_id, body) = test_event(now.as_millis());
@@ -51,15 +51,8 @@ pub async fn send(url: &str, secret: &str) -> Result<u16, String> {
     let timestamp = now.as_secs() as i64;
     let signature = sign(&key, &msg_id, timestamp, body.as_bytes());
 
-    let stream = tokio::net::TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
-    tokio::spawn(connection);
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let request = Request::post(uri.clone())
-        .header("host", format!("{host}:{port}"))
         .header("content-type", "application/json")
         .header("user-agent", "clerk-sync-proxy send-test")
         .header("svix-id", &msg_id)
@@ -67,7 +60,7 @@ pub async fn send(url: &str, secret: &str) -> Result<u16, String> {
         .header("svix-signature", signature)
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
-    let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
+    let response = client.request(request).await.map_err(|e| format!("cannot post to {url}: {e}"))?;
     let status = response.status().as_u16();
     let answer = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
     println!("sent user.created for {user_id} (svix-id {msg_id}) to {url}");

@@ -11,7 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clerk_sync_core::{sign, SigningKey};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -228,19 +229,13 @@ fn env(name: &str) -> String {
 }
 
 async fn send_http(url: &hyper::Uri, case: &Case) -> u16 {
-    let host = url.host().unwrap();
-    let port = url.port_u16().unwrap();
-    let stream = tokio::net::TcpStream::connect((host, port)).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
-    tokio::spawn(connection);
-    let mut request = hyper::Request::post(url.clone())
-        .header("host", format!("{host}:{port}"))
-        .header("content-type", "application/json");
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut request = hyper::Request::post(url.clone()).header("content-type", "application/json");
     for (name, value) in &case.headers {
         request = request.header(name.as_str(), value.as_slice());
     }
     let request = request.body(Full::new(Bytes::from(case.body.clone()))).unwrap();
-    match sender.send_request(request).await {
+    match client.request(request).await {
         Ok(response) => {
             let status = response.status().as_u16();
             let _ = response.into_body().collect().await;

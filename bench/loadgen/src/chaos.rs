@@ -12,52 +12,39 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clerk_sync_core::{sign, SigningKey};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
 use serde_json::json;
 
-use crate::{loopback_only, percentile};
+use crate::{http_client, loopback_url, percentile};
 
+#[derive(clap::Args)]
 pub struct Options {
+    /// The webhook URL, e.g. http://127.0.0.1:3000/api/webhooks/clerk
+    #[arg(value_parser = loopback_url)]
     url: hyper::Uri,
+    /// The same database, to check the users table against the oracle
     database_url: String,
+    /// Users, each with a created event, some updates and maybe a delete
+    #[arg(long, default_value = "200")]
     users: usize,
-    concurrency: usize,
+    /// Clients sending at once
+    #[arg(long, default_value = "16", value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
+    /// Stop retrying at this deadline (what is left is lost, and reported)
+    #[arg(long, default_value = "120")]
     max_seconds: u64,
-    seed: u64,
+    /// Shuffle seed (default: from the clock)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    seed: Option<u64>,
+    /// The endpoint's signing secret
+    #[arg(
+        long,
+        env = "CLERK_WEBHOOK_SECRET",
+        default_value = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        hide_env_values = true
+    )]
     secret: String,
-}
-
-impl Options {
-    pub fn parse(args: &[String]) -> Result<Options, String> {
-        let mut rest = args.iter();
-        let url: hyper::Uri =
-            rest.next().ok_or("usage: chaos URL DATABASE_URL [options]")?.parse().map_err(|e| format!("{e}"))?;
-        loopback_only(url.host().ok_or("URL has no host")?)?;
-        let database_url = rest.next().ok_or("missing DATABASE_URL")?.clone();
-        let mut options = Options {
-            url,
-            database_url,
-            users: 200,
-            concurrency: 16,
-            max_seconds: 120,
-            seed: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1),
-            secret: std::env::var("CLERK_WEBHOOK_SECRET")
-                .unwrap_or_else(|_| "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
-        };
-        while let Some(flag) = rest.next() {
-            let value = rest.next().ok_or(format!("{flag} needs a value"))?;
-            let number = || value.parse::<u64>().map_err(|_| format!("{flag}: {value:?} is not a number"));
-            match flag.as_str() {
-                "--users" => options.users = number()? as usize,
-                "--concurrency" => options.concurrency = (number()? as usize).max(1),
-                "--max-seconds" => options.max_seconds = number()?,
-                "--seed" => options.seed = number()?.max(1),
-                "--secret" => options.secret = value.clone(),
-                other => return Err(format!("unknown option {other}")),
-            }
-        }
-        Ok(options)
-    }
 }
 
 /// xorshift64*: small, seeded, good enough to shuffle.
@@ -128,16 +115,9 @@ struct Tally {
     lost: usize,
 }
 
-async fn connect(url: &hyper::Uri) -> Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
-    let stream = tokio::net::TcpStream::connect((url.host()?, url.port_u16()?)).await.ok()?;
-    stream.set_nodelay(true).ok()?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.ok()?;
-    tokio::spawn(connection);
-    Some(sender)
-}
-
 /// Sends deliveries until none is left, retrying each until a 2xx or the deadline.
 async fn worker(
+    client: Client<HttpConnector, Full<Bytes>>,
     url: hyper::Uri,
     key: Arc<SigningKey>,
     events: Arc<Vec<Event>>,
@@ -146,7 +126,6 @@ async fn worker(
     deadline: Instant,
 ) -> Tally {
     let mut tally = Tally::default();
-    let mut sender = None;
     loop {
         let slot = next.fetch_add(1, Ordering::Relaxed);
         let Some(&index) = order.get(slot) else {
@@ -164,15 +143,8 @@ async fn worker(
                 tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt.min(25)))).await;
             }
             attempt += 1;
-            if sender.is_none() {
-                sender = connect(&url).await;
-            }
-            let Some(client) = sender.as_mut() else {
-                continue;
-            };
             let ts = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
             let request = hyper::Request::post(url.clone())
-                .header("host", format!("{}:{}", url.host().unwrap_or(""), url.port_u16().unwrap_or(80)))
                 .header("content-type", "application/json")
                 .header("svix-id", &event.msg_id)
                 .header("svix-timestamp", ts.to_string())
@@ -180,16 +152,14 @@ async fn worker(
                 .body(Full::new(Bytes::from(event.body.clone())));
             let Ok(request) = request else { continue };
             let started = Instant::now();
-            match client.send_request(request).await {
-                Ok(response) => {
-                    let ok = response.status().is_success();
-                    let _ = response.into_body().collect().await;
-                    if ok {
-                        tally.latencies.push(started.elapsed());
-                        break;
-                    }
+            // A refused or broken connection is an error here; the client opens a new one next time.
+            if let Ok(response) = client.request(request).await {
+                let ok = response.status().is_success();
+                let _ = response.into_body().collect().await;
+                if ok {
+                    tally.latencies.push(started.elapsed());
+                    break;
                 }
-                Err(_) => sender = None,
             }
         }
     }
@@ -267,7 +237,10 @@ async fn verify_against_oracle(
 
 pub async fn run(options: Options) -> Result<(), String> {
     let key = Arc::new(SigningKey::parse(&options.secret).map_err(|e| e.to_string())?);
-    let mut rng = Rng(options.seed);
+    let seed = options.seed.unwrap_or_else(|| {
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1).max(1)
+    });
+    let mut rng = Rng(seed);
     let run = format!("{:x}", rng.next() & 0xffff_ffff);
     let (events, oracle, deleted) = events(&run, options.users, &mut rng);
     let mut order: Vec<usize> = (0..events.len()).chain(0..events.len()).collect();
@@ -280,7 +253,7 @@ pub async fn run(options: Options) -> Result<(), String> {
     }
     println!(
         "chaos seed={} users={} events={} deliveries={} concurrency={}",
-        options.seed,
+        seed,
         options.users,
         events.len(),
         order.len(),
@@ -290,9 +263,11 @@ pub async fn run(options: Options) -> Result<(), String> {
     let next = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(options.max_seconds);
     let started = Instant::now();
+    let client = http_client();
     let workers: Vec<_> = (0..options.concurrency)
         .map(|_| {
             tokio::spawn(worker(
+                client.clone(),
                 options.url.clone(),
                 key.clone(),
                 events.clone(),

@@ -1,11 +1,7 @@
 //! clerk-sync-loadgen: sends signed Clerk deliveries to the proxy (HTTP) or straight to
 //! `clerk_sync.receive` (SQL), with a fixed number of events and a deadline, and prints
-//! throughput and latency. Refuses any address outside 127.0.0.0/8.
-//!
-//!   clerk-sync-loadgen http URL | sql DATABASE_URL
-//!       [--events N] [--concurrency C] [--max-seconds S] [--secret whsec_...]
-//!   clerk-sync-loadgen chaos URL DATABASE_URL [--users N] [--concurrency C] [--max-seconds S]
-//!       [--seed N] [--secret whsec_...]     (see chaos.rs)
+//! throughput and latency; or runs the chaos load (chaos.rs). Refuses any address outside
+//! 127.0.0.0/8. `--help` lists every option.
 
 mod chaos;
 
@@ -13,10 +9,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use clap::{Args, Parser, Subcommand};
 use clerk_sync_core::{sign, SigningKey};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 
 const FIXTURE: &str = include_str!("../../../tests/fixtures/events/user.created.email.json");
@@ -29,15 +28,56 @@ struct Delivery {
 }
 
 enum Target {
-    Http { host: String, port: u16, uri: hyper::Uri },
+    Http(hyper::Uri),
     Sql(String),
 }
 
-struct Options {
-    target: Target,
+#[derive(Parser)]
+#[command(name = "clerk-sync-loadgen", about = "Bounded load on clerk_sync, on 127.0.0.1 only")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Distinct user.created deliveries through the proxy
+    Http {
+        /// The webhook URL, e.g. http://127.0.0.1:3000/api/webhooks/clerk
+        url: String,
+        #[command(flatten)]
+        load: Load,
+    },
+    /// The same deliveries straight to clerk_sync.receive
+    Sql {
+        /// postgres://user@127.0.0.1:5432/db
+        database_url: String,
+        #[command(flatten)]
+        load: Load,
+    },
+    /// Every event delivered at least twice, shuffled, retried like Svix; then the users table
+    /// against an oracle (see chaos.rs)
+    Chaos(chaos::Options),
+}
+
+#[derive(Args)]
+struct Load {
+    /// Deliveries to send
+    #[arg(long, default_value = "2000")]
     events: usize,
-    concurrency: usize,
+    /// Connections sending at once
+    #[arg(long, default_value = "8", value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
+    /// Stop at this deadline whatever is left
+    #[arg(long, default_value = "120")]
     max_seconds: u64,
+    /// The endpoint's signing secret
+    #[arg(
+        long,
+        env = "CLERK_WEBHOOK_SECRET",
+        default_value = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        hide_env_values = true
+    )]
     secret: String,
 }
 
@@ -50,49 +90,36 @@ pub(crate) fn loopback_only(host: &str) -> Result<(), String> {
     }
 }
 
-fn parse_args(args: &[String]) -> Result<Options, String> {
-    let mut rest = args.iter();
-    let kind = rest.next().ok_or("usage: clerk-sync-loadgen http URL | sql DATABASE_URL [options]")?;
-    let address = rest.next().ok_or("missing URL or DATABASE_URL")?;
-    let target = match kind.as_str() {
-        "http" => {
-            let uri: hyper::Uri = address.parse().map_err(|e| format!("{address}: {e}"))?;
-            let host = uri.host().ok_or("URL has no host")?.to_owned();
-            loopback_only(&host)?;
-            Target::Http { port: uri.port_u16().unwrap_or(80), host, uri }
-        }
-        "sql" => {
-            let config: tokio_postgres::Config = address.parse().map_err(|e| format!("{e}"))?;
+/// A URL on 127.0.0.0/8.
+pub(crate) fn loopback_url(text: &str) -> Result<hyper::Uri, String> {
+    let uri: hyper::Uri = text.parse().map_err(|e| format!("{text}: {e}"))?;
+    loopback_only(uri.host().ok_or("URL has no host")?)?;
+    Ok(uri)
+}
+
+/// The one HTTP client of the load tools: pooled connections (a broken one is replaced),
+/// Nagle off.
+pub(crate) fn http_client() -> Client<HttpConnector, Full<Bytes>> {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).build(connector)
+}
+
+fn target(command: Command) -> Result<(Target, Load), String> {
+    Ok(match command {
+        Command::Http { url, load } => (Target::Http(loopback_url(&url)?), load),
+        Command::Sql { database_url, load } => {
+            let config: tokio_postgres::Config = database_url.parse().map_err(|e| format!("{e}"))?;
             for host in config.get_hosts() {
                 match host {
                     tokio_postgres::config::Host::Tcp(name) => loopback_only(name)?,
                     tokio_postgres::config::Host::Unix(_) => {}
                 }
             }
-            Target::Sql(address.clone())
+            (Target::Sql(database_url), load)
         }
-        other => return Err(format!("unknown target kind {other:?}")),
-    };
-    let mut options = Options {
-        target,
-        events: 2000,
-        concurrency: 8,
-        max_seconds: 120,
-        secret: std::env::var("CLERK_WEBHOOK_SECRET")
-            .unwrap_or_else(|_| "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
-    };
-    while let Some(flag) = rest.next() {
-        let value = rest.next().ok_or(format!("{flag} needs a value"))?;
-        let number = || value.parse::<usize>().map_err(|_| format!("{flag}: {value:?} is not a number"));
-        match flag.as_str() {
-            "--events" => options.events = number()?,
-            "--concurrency" => options.concurrency = number()?.max(1),
-            "--max-seconds" => options.max_seconds = number()? as u64,
-            "--secret" => options.secret = value.clone(),
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    Ok(options)
+        Command::Chaos(_) => unreachable!("chaos is run by main"),
+    })
 }
 
 /// Distinct `user.created` deliveries, signed now, Clerk-shaped (the fixture with its ids changed).
@@ -134,16 +161,14 @@ impl Work {
     }
 }
 
-async fn http_worker(host: String, port: u16, uri: hyper::Uri, work: Arc<Work>) -> Result<Samples, String> {
-    let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| e.to_string())?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
-    tokio::spawn(connection);
+async fn http_worker(
+    client: Client<HttpConnector, Full<Bytes>>,
+    uri: hyper::Uri,
+    work: Arc<Work>,
+) -> Result<Samples, String> {
     let mut samples = Vec::new();
     while let Some(d) = work.take() {
         let request = hyper::Request::post(uri.clone())
-            .header("host", format!("{host}:{port}"))
             .header("content-type", "application/json")
             .header("svix-id", &d.msg_id)
             .header("svix-timestamp", &d.timestamp)
@@ -151,7 +176,7 @@ async fn http_worker(host: String, port: u16, uri: hyper::Uri, work: Arc<Work>) 
             .body(Full::new(Bytes::from(d.body.clone())))
             .map_err(|e| e.to_string())?;
         let started = Instant::now();
-        let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
+        let response = client.request(request).await.map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
         response.into_body().collect().await.map_err(|e| e.to_string())?;
         samples.push((started.elapsed(), status));
@@ -183,7 +208,7 @@ pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-async fn run(options: Options) -> Result<(), String> {
+async fn run(target: Target, options: Load) -> Result<(), String> {
     let key = SigningKey::parse(&options.secret).map_err(|e| e.to_string())?;
     let work = Arc::new(Work {
         deliveries: deliveries(options.events, &key),
@@ -191,11 +216,12 @@ async fn run(options: Options) -> Result<(), String> {
         deadline: Instant::now() + Duration::from_secs(options.max_seconds),
     });
     let started = Instant::now();
+    let client = http_client();
     let mut workers = Vec::new();
     for _ in 0..options.concurrency {
         let work = work.clone();
-        workers.push(match &options.target {
-            Target::Http { host, port, uri } => tokio::spawn(http_worker(host.clone(), *port, uri.clone(), work)),
+        workers.push(match &target {
+            Target::Http(uri) => tokio::spawn(http_worker(client.clone(), uri.clone(), work)),
             Target::Sql(url) => tokio::spawn(sql_worker(url.clone(), work)),
         });
     }
@@ -207,8 +233,8 @@ async fn run(options: Options) -> Result<(), String> {
     let not_2xx = samples.iter().filter(|(_, s)| !(200..300).contains(s)).count();
     let mut latencies: Vec<Duration> = samples.iter().map(|(d, _)| *d).collect();
     latencies.sort();
-    let kind = match options.target {
-        Target::Http { .. } => "http",
+    let kind = match target {
+        Target::Http(_) => "http",
         Target::Sql(_) => "sql",
     };
     println!(
@@ -226,23 +252,18 @@ async fn run(options: Options) -> Result<(), String> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("chaos") {
-        let result = chaos::Options::parse(&args[1..]).and_then(|options| {
-            let runtime =
-                tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-            runtime.block_on(chaos::run(options))
-        });
-        if let Err(error) = result {
-            eprintln!("clerk-sync-loadgen chaos: {error}");
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("clerk-sync-loadgen: {error}");
             std::process::exit(1);
         }
-        return;
-    }
-    let result = parse_args(&args).and_then(|options| {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-        runtime.block_on(run(options))
-    });
+    };
+    let result = match cli.command {
+        Command::Chaos(options) => runtime.block_on(chaos::run(options)),
+        command => target(command).and_then(|(target, load)| runtime.block_on(run(target, load))),
+    };
     if let Err(error) = result {
         eprintln!("clerk-sync-loadgen: {error}");
         std::process::exit(1);
