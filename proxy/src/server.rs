@@ -131,7 +131,9 @@ fn log_delivery(answer: &Value) {
 
 /// The body, or None when it is over the limit. An oversize body is still read to its end and
 /// dropped (within the request timeout), so that the client, still sending, gets the 413 rather
-/// than a reset connection.
+/// than a reset connection. Hand-written on purpose: axum's `DefaultBodyLimit` and tower-http's
+/// `RequestBodyLimitLayer` stop reading at the limit, and a sender still writing then sees the
+/// connection reset instead of the answer.
 async fn read_body(body: Body, limit: usize) -> Result<Option<Bytes>, axum::Error> {
     use http_body_util::BodyExt;
     let mut body = body;
