@@ -123,15 +123,17 @@ fn status_document() -> Result<Value, ClerkSyncError> {
     })?;
     let target = &settings.target;
     let problem = target::plan(target).err().map(|e| e.to_string());
-    let failed = Spi::connect(|client| {
-        client
+    let (failed, oldest_failed, oldest_failed_age_s) = Spi::connect(|client| {
+        let row = client
             .select(
-                "SELECT count(*), min(received_at)::text FROM clerk_sync.inbox WHERE outcome = 'failed'",
+                "SELECT count(*), min(received_at)::text, \
+                        extract(epoch FROM pg_catalog.now() - min(received_at))::bigint \
+                 FROM clerk_sync.inbox WHERE outcome = 'failed'",
                 Some(1),
                 &[],
             )?
-            .first()
-            .get_two::<i64, String>()
+            .first();
+        Ok::<_, pgrx::spi::Error>((row.get::<i64>(1)?, row.get::<String>(2)?, row.get::<i64>(3)?))
     })?;
     let last_received = one_row::<String>("SELECT max(received_at)::text FROM clerk_sync.inbox", &[])?;
     let last_day = outcomes_since("1 day")?;
@@ -146,7 +148,11 @@ fn status_document() -> Result<Value, ClerkSyncError> {
             "problem": problem,
         }],
         "deliveries": {"last_hour": outcomes_since("1 hour")?, "last_day": last_day.clone()},
-        "failed": {"count": failed.0.unwrap_or(0), "oldest_received_at": failed.1},
+        "failed": {
+            "count": failed.unwrap_or(0),
+            "oldest_received_at": oldest_failed,
+            "oldest_age_s": oldest_failed_age_s,
+        },
         "last_received_at": last_received,
         "foreign_last_day": count("foreign"),
         "ignored_last_day": count("ignored"),
@@ -155,7 +161,7 @@ fn status_document() -> Result<Value, ClerkSyncError> {
 
 /// Is it working? The version; the secrets (how many, their fingerprints — never a secret); the
 /// users table and whether its mapping is valid; deliveries by outcome in the last hour and day;
-/// failed deliveries and the oldest one's time; the last delivery received.
+/// failed deliveries and the oldest one's time and age; the last delivery received.
 #[pg_extern(stable, parallel_safe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn status() -> pgrx::JsonB {
@@ -296,5 +302,6 @@ mod tests {
         assert_eq!(status["foreign_last_day"], 0);
         assert_eq!(status["failed"]["count"], 1);
         assert!(status["failed"]["oldest_received_at"].is_string() && status["last_received_at"].is_string());
+        assert_eq!(status["failed"]["oldest_age_s"], 0, "received in this transaction");
     }
 }

@@ -140,6 +140,20 @@ AS 'MODULE_PATHNAME', 'clerk_verify_report_with_secret_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- src/status.rs:88
+-- clerk_sync::status::doctor
+CREATE  FUNCTION "doctor"() RETURNS TABLE (
+	"severity" TEXT,  /* String */
+	"problem" TEXT,  /* String */
+	"fix" TEXT  /* String */
+)
+STRICT STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'doctor_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- src/identity.rs:103
 -- clerk_sync::identity::ensure_user
 CREATE  FUNCTION "ensure_user"() RETURNS TEXT /* Option < & '_ str > */
@@ -361,6 +375,16 @@ AS 'MODULE_PATHNAME', 'settings_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- src/status.rs:165
+-- clerk_sync::status::status
+CREATE  FUNCTION "status"() RETURNS jsonb /* pgrx :: JsonB */
+STRICT STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'status_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- src/identity.rs:38
 -- clerk_sync::identity::user_id
 CREATE  FUNCTION "user_id"() RETURNS TEXT /* Option < String > */
@@ -379,7 +403,7 @@ CREATE FUNCTION "config_changed"()
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:32
+-- src/lib.rs:33
 -- requires:
 --   settings::setting_is_valid
 --   config::config_changed
@@ -459,7 +483,7 @@ SELECT pg_catalog.pg_extension_config_dump('clerk_sync.username_claim', '');
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:37
+-- src/lib.rs:38
 -- requires:
 --   schema
 --   receive::replay
@@ -536,7 +560,7 @@ END;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:42
+-- src/lib.rs:43
 -- requires:
 --   inbox
 --   receive::receive
@@ -606,7 +630,7 @@ $$;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/lib.rs:43
+-- src/lib.rs:44
 -- finalize
 -- Nothing in clerk_sync is callable by PUBLIC: the owner grants what each role needs
 -- (see the README's "Privileges").
