@@ -108,6 +108,16 @@ mod tests {
         assert_eq!(config.metrics_listen.map(|a| a.port()), Some(9187));
     }
 
+    /// What `main` reads from ./.env with dotenvy: the sign-up guide's format and its variants.
+    #[test]
+    fn the_guides_env_file_reads_as_written() {
+        let text =
+            "# Clerk\nCLERK_WEBHOOK_SECRET=\"whsec_abc\"\nexport DATABASE_URL='postgres://x'\nPLAIN=value # note\n";
+        let pairs: Vec<(String, String)> = dotenvy::from_read_iter(text.as_bytes()).map(Result::unwrap).collect();
+        let expected = [("CLERK_WEBHOOK_SECRET", "whsec_abc"), ("DATABASE_URL", "postgres://x"), ("PLAIN", "value")];
+        assert_eq!(pairs, expected.map(|(k, v)| (k.to_owned(), v.to_owned())));
+    }
+
     #[test]
     fn mistakes_are_named() {
         let cases: &[&[&str]] = &[

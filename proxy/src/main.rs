@@ -51,8 +51,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // Variables already in the environment win over ./.env.
-    let _ = dotenvy::dotenv();
+    // ./.env only (not a parent directory's); variables already in the environment win.
+    let _ = dotenvy::from_path(".env");
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
