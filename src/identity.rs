@@ -58,7 +58,8 @@ fn org_slug() -> Option<String> {
 }
 
 /// What `ensure` did: `existing` (clerk_sync knows the user, or the table has the row),
-/// `deleted` (the user is deleted: nothing), `created` (a provisional row), `failed` (no row
+/// `deleted` (the user is deleted: nothing), `created` (a provisional row), `stale` (the user's
+/// webhook landed while it waited for the user's lock: nothing to write), `failed` (no row
 /// could be written — a WARNING says why — and the request goes on without it, as it would have
 /// without clerk_sync); NULL without a user. It never raises for anything the claims or the
 /// configuration hold: it runs before every request of the app.
