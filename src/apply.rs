@@ -16,7 +16,7 @@ use crate::config;
 use crate::error::{ClerkSyncError, OrReport};
 use crate::jsonb::RawJsonb;
 use crate::notify;
-use crate::statements::BatchSettings;
+use crate::statements;
 use crate::store::SpiStore;
 use crate::subtransaction;
 
@@ -82,7 +82,7 @@ fn backfill(users: Option<RawJsonb>) -> TableIterator<'static, (name!(outcome, S
     let mut counts: Vec<(Outcome, i64)> = Vec::new();
     for (chunk_index, chunk) in events.chunks(batch::CHUNK).enumerate() {
         let refs: Vec<&ClerkEvent> = chunk.iter().collect();
-        let _planned_for_a_batch = BatchSettings::enter();
+        let _planned_for_a_batch = statements::batch_settings();
         let outcomes = match subtransaction::attempt(|| batch::write_plan(&refs, settings.clone())) {
             Ok(Ok(plan)) => plan.outcomes,
             not_batched => {

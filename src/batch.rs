@@ -21,7 +21,7 @@ use crate::error::{ClerkSyncError, OrReport};
 use crate::inbox::{self, Replayed};
 use crate::notify;
 use crate::receive::replay_delivery;
-use crate::statements::BatchSettings;
+use crate::statements;
 use crate::store::SpiStore;
 use crate::subtransaction::{self, Failure};
 use crate::target::{self, RowsMoved};
@@ -117,7 +117,7 @@ fn replay_each(
 }
 
 fn replay_chunk(msg_ids: &[String], settings: Rc<Settings>) -> Vec<(String, String)> {
-    let _planned_for_a_batch = BatchSettings::enter();
+    let _planned_for_a_batch = statements::batch_settings();
     let mut distinct = msg_ids.to_vec();
     distinct.sort_unstable();
     distinct.dedup();

@@ -8,6 +8,7 @@ mod apply;
 mod batch;
 mod config;
 mod error;
+mod guc;
 mod identity;
 mod inbox;
 mod jsonb;

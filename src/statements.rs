@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 use pgrx::spi::{OwnedPreparedStatement, SpiTupleTable};
 
 use crate::error::ClerkSyncError;
+use crate::guc::NestLevel;
 
 pub const TEXT: pg_sys::Oid = PgBuiltInOids::TEXTOID.value();
 pub const INT8: pg_sys::Oid = PgBuiltInOids::INT8OID.value();
@@ -35,42 +36,15 @@ pub fn execute<T>(
     Ok(Spi::connect_mut(|client| read(client.update(statement, None, args)?))?)
 }
 
-/// Settings for a batch's statements, undone when dropped (on return and while an error unwinds).
-/// They are planned for each chunk, with estimates that a table filled in the same transaction
-/// makes far too high: high enough to compile each statement just in time (hundreds of
-/// milliseconds) and to prefer scanning whole tables to probing their indexes.
-pub struct BatchSettings {
-    guc_nest_level: std::ffi::c_int,
-}
-
-impl BatchSettings {
-    pub fn enter() -> Self {
-        // SAFETY: a GUC nest level of our own, as a function's SET clause makes one; the values
-        // are valid for these settings.
-        unsafe {
-            let settings = BatchSettings { guc_nest_level: pg_sys::NewGUCNestLevel() };
-            for (name, value) in [(c"jit", c"off"), (c"enable_seqscan", c"off")] {
-                pg_sys::set_config_option(
-                    name.as_ptr(),
-                    value.as_ptr(),
-                    pg_sys::GucContext::PGC_USERSET,
-                    pg_sys::GucSource::PGC_S_SESSION,
-                    pg_sys::GucAction::GUC_ACTION_SAVE,
-                    true,
-                    0,
-                    false,
-                );
-            }
-            settings
-        }
-    }
-}
-
-impl Drop for BatchSettings {
-    fn drop(&mut self) {
-        // SAFETY: undoes what `enter` set.
-        unsafe { pg_sys::AtEOXact_GUC(false, self.guc_nest_level) }
-    }
+/// Settings for a batch's statements, undone when the level is dropped (on return and while an
+/// error unwinds). They are planned for each chunk, with estimates that a table filled in the
+/// same transaction makes far too high: high enough to compile each statement just in time
+/// (hundreds of milliseconds) and to prefer scanning whole tables to probing their indexes.
+pub fn batch_settings() -> NestLevel {
+    let level = NestLevel::enter();
+    level.set(c"jit", c"off");
+    level.set(c"enable_seqscan", c"off");
+    level
 }
 
 /// Plans and runs a statement for these arguments, keeping no plan: for a batch's statements,

@@ -12,55 +12,56 @@ use std::ffi::{c_int, CStr};
 
 use pgrx::pg_sys;
 
+use crate::guc::NestLevel;
+
 const SAFE_SEARCH_PATH: &CStr = c"pg_catalog, pg_temp";
 
 /// The caller's identity, restored when this is dropped: on return and while unwinding an error.
+struct SavedUser {
+    user: pg_sys::Oid,
+    context: c_int,
+}
+
+impl SavedUser {
+    fn switch_to(owner: pg_sys::Oid) -> Self {
+        let mut user = pg_sys::InvalidOid;
+        let mut context: c_int = 0;
+        // SAFETY: plain reads and writes of the backend's identity, as PostgreSQL's own
+        // maintenance commands do them; `owner` is a role from pg_class.relowner.
+        unsafe {
+            pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
+            let restricted = (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION) as c_int;
+            pg_sys::SetUserIdAndSecContext(owner, context | restricted);
+        }
+        SavedUser { user, context }
+    }
+}
+
+impl Drop for SavedUser {
+    fn drop(&mut self) {
+        // SAFETY: undoes what `switch_to` did.
+        unsafe { pg_sys::SetUserIdAndSecContext(self.user, self.context) }
+    }
+}
+
+/// Fields drop in order: the settings are undone before the identity is restored.
 struct OwnerContext {
-    saved_user: pg_sys::Oid,
-    saved_context: c_int,
-    guc_nest_level: c_int,
+    _settings: NestLevel,
+    _user: SavedUser,
 }
 
 impl OwnerContext {
     fn enter(owner: pg_sys::Oid) -> Self {
-        let mut saved_user = pg_sys::InvalidOid;
-        let mut saved_context: c_int = 0;
-        // SAFETY: plain reads and writes of the backend's identity and GUC state, as PostgreSQL's
-        // own maintenance commands do them; `owner` is a role from pg_class.relowner.
-        unsafe {
-            pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
-            let restricted = (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION) as c_int;
-            pg_sys::SetUserIdAndSecContext(owner, saved_context | restricted);
-            let guc_nest_level = pg_sys::NewGUCNestLevel();
-            // Entered before the setting changes, so that dropping undoes it even if it fails.
-            let context = OwnerContext { saved_user, saved_context, guc_nest_level };
-            // The entry points pin this path already; setting it again would cost every write.
-            let current = pg_sys::namespace_search_path;
-            if !current.is_null() && CStr::from_ptr(current) == SAFE_SEARCH_PATH {
-                return context;
-            }
-            pg_sys::set_config_option(
-                c"search_path".as_ptr(),
-                SAFE_SEARCH_PATH.as_ptr(),
-                pg_sys::GucContext::PGC_USERSET,
-                pg_sys::GucSource::PGC_S_SESSION,
-                pg_sys::GucAction::GUC_ACTION_SAVE,
-                true,
-                0,
-                false,
-            );
-            context
+        let user = SavedUser::switch_to(owner);
+        // Entered before the setting changes, so that dropping undoes it even if it fails.
+        let settings = NestLevel::enter();
+        // The entry points pin this path already; setting it again would cost every write.
+        // SAFETY: namespace_search_path is the current setting's string or NULL.
+        let current = unsafe { pg_sys::namespace_search_path };
+        if current.is_null() || unsafe { CStr::from_ptr(current) } != SAFE_SEARCH_PATH {
+            settings.set(c"search_path", SAFE_SEARCH_PATH);
         }
-    }
-}
-
-impl Drop for OwnerContext {
-    fn drop(&mut self) {
-        // SAFETY: undoes exactly what `enter` did, innermost first.
-        unsafe {
-            pg_sys::AtEOXact_GUC(false, self.guc_nest_level);
-            pg_sys::SetUserIdAndSecContext(self.saved_user, self.saved_context);
-        }
+        OwnerContext { _settings: settings, _user: user }
     }
 }
 
