@@ -3,6 +3,8 @@
 //! `clerk_sync_core::doctor` from the facts read here). Both read only; both run as the
 //! extension's owner, so that a monitoring role needs nothing but `EXECUTE` on them.
 
+use std::rc::Rc;
+
 use clerk_sync_core::doctor::{self, Facts, TableFacts};
 use clerk_sync_core::settings::DeleteMode;
 use pgrx::prelude::*;
@@ -51,8 +53,8 @@ fn table_facts(settings: &clerk_sync_core::Settings) -> Result<Option<TableFacts
     }))
 }
 
-fn facts() -> Result<(clerk_sync_core::Settings, Facts), ClerkSyncError> {
-    let settings = (*config::settings()?).clone();
+fn facts() -> Result<(Rc<clerk_sync_core::Settings>, Facts), ClerkSyncError> {
+    let settings = config::settings()?;
     let secrets = one_row::<i64>("SELECT count(*) FROM clerk_sync.secret", &[])?.unwrap_or(0);
     let failed = Spi::connect(|client| {
         client
@@ -96,18 +98,32 @@ fn doctor() -> TableIterator<'static, (name!(severity, String), name!(problem, S
     TableIterator::new(rows)
 }
 
-/// Deliveries by outcome received since `interval` ago.
-fn outcomes_since(interval: &str) -> Result<Map<String, Value>, ClerkSyncError> {
+/// Delivery counts by outcome.
+type ByOutcome = Map<String, Value>;
+
+/// Deliveries by outcome received in the last hour and in the last day, read in one pass over
+/// the day's.
+fn recent_outcomes() -> Result<(ByOutcome, ByOutcome), ClerkSyncError> {
     Ok(Spi::connect(|client| {
-        client
-            .select(
-                "SELECT outcome, count(*) FROM clerk_sync.inbox \
-                 WHERE received_at > pg_catalog.now() - $1::pg_catalog.interval GROUP BY outcome ORDER BY outcome",
-                None,
-                &[interval.into()],
-            )?
-            .map(|row| Ok((row.get::<String>(1)?.unwrap_or_default(), json!(row.get::<i64>(2)?.unwrap_or(0)))))
-            .collect::<Result<Map<String, Value>, pgrx::spi::Error>>()
+        let mut last_hour = Map::new();
+        let mut last_day = Map::new();
+        let rows = client.select(
+            "SELECT outcome, count(*) FILTER (WHERE received_at > pg_catalog.now() - '1 hour'::pg_catalog.interval), \
+                    count(*) \
+             FROM clerk_sync.inbox WHERE received_at > pg_catalog.now() - '1 day'::pg_catalog.interval \
+             GROUP BY outcome ORDER BY outcome",
+            None,
+            &[],
+        )?;
+        for row in rows {
+            let outcome = row.get::<String>(1)?.unwrap_or_default();
+            let hour = row.get::<i64>(2)?.unwrap_or(0);
+            if hour > 0 {
+                last_hour.insert(outcome.clone(), json!(hour));
+            }
+            last_day.insert(outcome, json!(row.get::<i64>(3)?.unwrap_or(0)));
+        }
+        Ok::<_, pgrx::spi::Error>((last_hour, last_day))
     })?)
 }
 
@@ -136,7 +152,7 @@ fn status_document() -> Result<Value, ClerkSyncError> {
         Ok::<_, pgrx::spi::Error>((row.get::<i64>(1)?, row.get::<String>(2)?, row.get::<i64>(3)?))
     })?;
     let last_received = one_row::<String>("SELECT max(received_at)::text FROM clerk_sync.inbox", &[])?;
-    let last_day = outcomes_since("1 day")?;
+    let (last_hour, last_day) = recent_outcomes()?;
     let count = |outcome: &str| last_day.get(outcome).cloned().unwrap_or(json!(0));
     Ok(json!({
         "version": version,
@@ -147,7 +163,7 @@ fn status_document() -> Result<Value, ClerkSyncError> {
             "valid": problem.is_none(),
             "problem": problem,
         }],
-        "deliveries": {"last_hour": outcomes_since("1 hour")?, "last_day": last_day.clone()},
+        "deliveries": {"last_hour": last_hour, "last_day": last_day.clone()},
         "failed": {
             "count": failed.unwrap_or(0),
             "oldest_received_at": oldest_failed,

@@ -65,11 +65,6 @@ thread_local! {
         "SELECT deleted_at_ms IS NOT NULL FROM clerk_sync.user_state WHERE clerk_user_id = $1",
         &[TEXT],
     ) };
-
-    static IS_DELETED: Statement = const { Statement::new(
-        "SELECT EXISTS (SELECT 1 FROM clerk_sync.user_state WHERE clerk_user_id = $1 AND deleted_at_ms IS NOT NULL)",
-        &[TEXT],
-    ) };
 }
 
 /// Moves the user's high-water mark to `order_ms`: Some(first seen?) when it moved, None when the
@@ -97,7 +92,7 @@ pub fn deleted_if_known(clerk_id: &str) -> Result<Option<bool>, ClerkSyncError> 
 }
 
 pub fn is_deleted(clerk_id: &str) -> Result<bool, ClerkSyncError> {
-    IS_DELETED.with(|s| s.execute(&[clerk_id.into()], |rows| Ok(rows.first().get_one::<bool>()?.unwrap_or(false))))
+    Ok(deleted_if_known(clerk_id)? == Some(true))
 }
 
 /// Locks the state rows of `users` that have one until the transaction ends (sorted, so that
