@@ -93,7 +93,10 @@ END $$;
 
 -- What a user writes in an afternoon from the sign-up guide: verify the Svix signature with
 -- pgcrypto, then upsert or delete. No inbox, no ordering, no tombstones, no unique usernames.
-CREATE FUNCTION bench.plpgsql_receiver(headers jsonb, body text) RETURNS int LANGUAGE plpgsql AS $$
+-- With keep_inbox, it also stores each delivery in clerk_sync.inbox (one plain INSERT; still no
+-- ordering, duplicates or tombstones): what keeping every delivery costs by itself.
+CREATE FUNCTION bench.plpgsql_receiver(headers jsonb, body text, keep_inbox boolean DEFAULT false)
+RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
     msg_id text := headers ->> 'svix-id';
     ts text := headers ->> 'svix-timestamp';
@@ -114,47 +117,10 @@ BEGIN
     END IF;
     payload := body::jsonb;
     d := payload -> 'data';
-    IF payload ->> 'type' = 'user.deleted' THEN
-        DELETE FROM "User" WHERE "clerkUserId" = d ->> 'id';
-        RETURN 200;
+    IF keep_inbox THEN
+        INSERT INTO clerk_sync.inbox (msg_id, event_type, user_id, event_at, payload, attempts, outcome, applied_at)
+        VALUES (msg_id, payload ->> 'type', d ->> 'id', now(), payload, 1, 'applied', now());
     END IF;
-    SELECT e ->> 'email_address' INTO primary_email
-    FROM jsonb_array_elements(d -> 'email_addresses') e
-    WHERE e ->> 'id' = d ->> 'primary_email_address_id';
-    INSERT INTO "User" (id, email, username, "clerkUserId", "firstName", "lastName", "photoUrl", "updatedAt")
-    VALUES (gen_random_uuid()::text, primary_email, coalesce(d ->> 'username', split_part(primary_email, '@', 1)),
-            d ->> 'id', d ->> 'first_name', d ->> 'last_name', d ->> 'image_url', now())
-    ON CONFLICT ("clerkUserId") DO UPDATE
-    SET email = EXCLUDED.email, username = EXCLUDED.username, "firstName" = EXCLUDED."firstName",
-        "lastName" = EXCLUDED."lastName", "photoUrl" = EXCLUDED."photoUrl", "updatedAt" = EXCLUDED."updatedAt";
-    RETURN 200;
-END $$;
-
--- The same receiver, also storing each delivery in clerk_sync.inbox (one plain INSERT; no
--- ordering, no duplicates, no tombstones): what keeping every delivery costs by itself.
-CREATE FUNCTION bench.plpgsql_receiver_with_inbox(headers jsonb, body text) RETURNS int LANGUAGE plpgsql AS $$
-DECLARE
-    msg_id text := headers ->> 'svix-id';
-    ts text := headers ->> 'svix-timestamp';
-    key bytea;
-    expected text;
-    payload jsonb;
-    d jsonb;
-    primary_email text;
-BEGIN
-    IF msg_id IS NULL OR ts IS NULL OR headers ->> 'svix-signature' IS NULL OR ts !~ '^[0-9]+$'
-       OR abs(extract(epoch FROM now()) - ts::bigint) > 300 THEN
-        RETURN 401;
-    END IF;
-    SELECT decode(regexp_replace(secret, '^whsec_', ''), 'base64') INTO key FROM bench.secret;
-    expected := 'v1,' || encode(hmac(convert_to(msg_id || '.' || ts || '.' || body, 'UTF8'), key, 'sha256'), 'base64');
-    IF NOT expected = ANY (string_to_array(headers ->> 'svix-signature', ' ')) THEN
-        RETURN 401;
-    END IF;
-    payload := body::jsonb;
-    d := payload -> 'data';
-    INSERT INTO clerk_sync.inbox (msg_id, event_type, user_id, event_at, payload, attempts, outcome, applied_at)
-    VALUES (msg_id, payload ->> 'type', d ->> 'id', now(), payload, 1, 'applied', now());
     IF payload ->> 'type' = 'user.deleted' THEN
         DELETE FROM "User" WHERE "clerkUserId" = d ->> 'id';
         RETURN 200;
