@@ -16,9 +16,7 @@ use crate::config;
 use crate::error::{ClerkSyncError, OrReport};
 use crate::jsonb::RawJsonb;
 use crate::notify;
-use crate::statements;
 use crate::store::SpiStore;
-use crate::subtransaction;
 
 impl From<EngineError<ClerkSyncError>> for ClerkSyncError {
     fn from(error: EngineError<ClerkSyncError>) -> Self {
@@ -75,37 +73,12 @@ fn backfill(users: Option<RawJsonb>) -> TableIterator<'static, (name!(outcome, S
     let events: Vec<ClerkEvent> = list
         .iter()
         .enumerate()
-        .map(|(index, user)| imported(user).map_err(|e| ClerkSyncError::Backfill { index, source: Box::new(e) }))
+        .map(|(index, user)| {
+            imported(user).map_err(|e| ClerkSyncError::Element { function: "backfill", index, source: Box::new(e) })
+        })
         .collect::<Result<_, _>>()
         .or_report();
-    let settings = config::settings().or_report();
-    let mut counts: Vec<(Outcome, i64)> = Vec::new();
-    for (chunk_index, chunk) in events.chunks(batch::CHUNK).enumerate() {
-        let refs: Vec<&ClerkEvent> = chunk.iter().collect();
-        let _planned_for_a_batch = statements::batch_settings();
-        let outcomes = match subtransaction::attempt(|| batch::write_plan(&refs, settings.clone())) {
-            Ok(Ok(plan)) => plan.outcomes,
-            not_batched => {
-                batch::log_one_at_a_time(chunk.len(), &not_batched);
-                let mut store = SpiStore::new(settings.clone());
-                let one_at_a_time = chunk.iter().enumerate().map(|(i, event)| {
-                    let outcome = engine::apply(&mut store, event).map_err(|e| ClerkSyncError::Backfill {
-                        index: chunk_index * batch::CHUNK + i,
-                        source: Box::new(e.into()),
-                    })?;
-                    notify::applied(settings.notify_channel.as_deref(), Some(event), outcome);
-                    Ok::<_, ClerkSyncError>(outcome)
-                });
-                one_at_a_time.collect::<Result<_, _>>().or_report()
-            }
-        };
-        for outcome in outcomes {
-            match counts.iter_mut().find(|(o, _)| *o == outcome) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((outcome, 1)),
-            }
-        }
-    }
+    let counts = batch::apply_all(&events, config::settings().or_report(), "backfill").or_report();
     TableIterator::new(counts.into_iter().map(|(o, n)| (o.word().to_owned(), n)))
 }
 

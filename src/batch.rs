@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use clerk_sync_core::batch::{self, Plan, Snapshot, Unplannable};
 use clerk_sync_core::engine::Outcome;
-use clerk_sync_core::engine::Store;
+use clerk_sync_core::engine::{self, Store};
 use clerk_sync_core::{parse_ours, ClerkEvent, Settings};
 use pgrx::prelude::*;
 
@@ -84,6 +84,45 @@ pub fn write_plan(events: &[&ClerkEvent], settings: Rc<Settings>) -> Result<Plan
     #[cfg(any(test, feature = "pg_test"))]
     BATCHES_WRITTEN.with(|n| n.set(n.get() + 1));
     Ok(plan)
+}
+
+/// Applies events that no stored delivery carries (an import, a reconcile's removals), a chunk
+/// at a time, and counts them by outcome in the order each outcome first came. An event that
+/// fails is an error naming its index in `events` and `function`, whose argument held it.
+pub fn apply_all(
+    events: &[ClerkEvent],
+    settings: Rc<Settings>,
+    function: &'static str,
+) -> Result<Vec<(Outcome, i64)>, ClerkSyncError> {
+    let mut counts: Vec<(Outcome, i64)> = Vec::new();
+    for (chunk_index, chunk) in events.chunks(CHUNK).enumerate() {
+        let refs: Vec<&ClerkEvent> = chunk.iter().collect();
+        let _planned_for_a_batch = statements::batch_settings();
+        let outcomes = match subtransaction::attempt(|| write_plan(&refs, settings.clone())) {
+            Ok(Ok(plan)) => plan.outcomes,
+            not_batched => {
+                log_one_at_a_time(chunk.len(), &not_batched);
+                let mut store = SpiStore::new(settings.clone());
+                let one_at_a_time = chunk.iter().enumerate().map(|(i, event)| {
+                    let outcome = engine::apply(&mut store, event).map_err(|e| ClerkSyncError::Element {
+                        function,
+                        index: chunk_index * CHUNK + i,
+                        source: Box::new(e.into()),
+                    })?;
+                    notify::applied(settings.notify_channel.as_deref(), Some(event), outcome);
+                    Ok(outcome)
+                });
+                one_at_a_time.collect::<Result<Vec<_>, ClerkSyncError>>()?
+            }
+        };
+        for outcome in outcomes {
+            match counts.iter_mut().find(|(o, _)| *o == outcome) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((outcome, 1)),
+            }
+        }
+    }
+    Ok(counts)
 }
 
 /// Says at DEBUG1 why a chunk is applied one event at a time.

@@ -21,6 +21,8 @@ pub enum ClerkSyncError {
     NullArgument(&'static str),
     #[error("tolerance_s must not be negative")]
     NegativeTolerance,
+    #[error("argument \"{0}\" must be a finite time")]
+    InfiniteTime(&'static str),
     #[error("permission denied for clerk_sync's {0}")]
     PermissionDenied(&'static str),
     #[error("clerk_sync is not installed in this database (table {0} is missing)")]
@@ -33,8 +35,9 @@ pub enum ClerkSyncError {
     UsernameExhausted(String),
     #[error("no stored delivery with svix-id \"{0}\"")]
     NoSuchDelivery(String),
-    #[error("backfill element {index}: {source}")]
-    Backfill { index: usize, source: Box<ClerkSyncError> },
+    /// Element `index` (from 0) of a function's array argument.
+    #[error("{function} element {index}: {source}")]
+    Element { function: &'static str, index: usize, source: Box<ClerkSyncError> },
     #[error("internal SPI error: {0}")]
     Spi(#[from] pgrx::spi::Error),
 }
@@ -51,13 +54,14 @@ impl ClerkSyncError {
             Self::Setting(SettingError::Invalid { .. }) => ERRCODE_INVALID_PARAMETER_VALUE,
             Self::NullArgument(_) => ERRCODE_NULL_VALUE_NOT_ALLOWED,
             Self::NegativeTolerance => ERRCODE_INVALID_PARAMETER_VALUE,
+            Self::InfiniteTime(_) => ERRCODE_DATETIME_FIELD_OVERFLOW,
             Self::PermissionDenied(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
             Self::NotInstalled(_) => ERRCODE_UNDEFINED_TABLE,
             Self::Payload(_) => ERRCODE_INVALID_PARAMETER_VALUE,
             Self::Target(_) => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             Self::UsernameExhausted(_) => ERRCODE_UNIQUE_VIOLATION,
             Self::NoSuchDelivery(_) => ERRCODE_UNDEFINED_OBJECT,
-            Self::Backfill { source, .. } => source.sqlstate(),
+            Self::Element { source, .. } => source.sqlstate(),
             Self::Spi(_) => ERRCODE_INTERNAL_ERROR,
         }
     }

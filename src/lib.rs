@@ -14,6 +14,7 @@ mod inbox;
 mod jsonb;
 mod notify;
 mod receive;
+mod reconcile;
 mod secrets;
 mod settings;
 mod statements;

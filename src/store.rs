@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use clerk_sync_core::engine::{Claim, Moved, Policy, Release, Store, UserRow, Written};
+use clerk_sync_core::engine::{Claim, Moved, Policy, Release, Removal, Store, UserRow, Written};
 use clerk_sync_core::Settings;
 
 use crate::error::ClerkSyncError;
@@ -64,8 +64,8 @@ impl Store for SpiStore {
         Ok(Some(Moved { first_seen, first_claim }))
     }
 
-    fn tombstone(&mut self, clerk_id: &str, deleted_at_ms: i64) -> Result<bool, Self::Error> {
-        user_state::tombstone(clerk_id, deleted_at_ms)
+    fn tombstone(&mut self, clerk_id: &str, deleted_at_ms: i64, removal: Removal) -> Result<bool, Self::Error> {
+        user_state::tombstone(clerk_id, deleted_at_ms, removal == Removal::Unlisted)
     }
 
     fn is_deleted(&mut self, clerk_id: &str) -> Result<bool, Self::Error> {

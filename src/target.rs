@@ -29,6 +29,8 @@ pub struct TargetPlan {
     upsert: OwnedPreparedStatement,
     has_row: OwnedPreparedStatement,
     delete: OwnedPreparedStatement,
+    /// Planned on each use: the planner must see how many ids are listed.
+    unlisted: String,
     /// Planned on each use (`statements::execute_planned_now`).
     batch: BatchStatements,
     pub email_required: bool,
@@ -169,6 +171,15 @@ impl TargetPlan {
         })
     }
 
+    /// The Clerk ids of the rows (not deleted) whose id is not one of `listed`, sorted.
+    pub fn unlisted(&self, listed: Vec<String>) -> Result<Vec<String>, ClerkSyncError> {
+        table_owner::run_as(self.owner, || {
+            execute_planned_now(&self.unlisted, &[listed.into()], |rows| {
+                rows.filter_map(|row| row.get::<String>(1).transpose()).collect()
+            })
+        })
+    }
+
     /// Deletes (or soft-deletes) the user's row, if there is one.
     pub fn delete(&self, clerk_id: &str, deleted_at_ms: i64) -> Result<(), ClerkSyncError> {
         table_owner::run_as(self.owner, || execute(&self.delete, &[clerk_id.into(), deleted_at_ms.into()], |_| Ok(())))
@@ -270,6 +281,7 @@ fn build(target: &Target) -> Result<TargetPlan, ClerkSyncError> {
             upsert: prepare(&statements.upsert, &USER_ROW_TYPES)?,
             has_row: prepare(&statements.has_row, &[TEXT])?,
             delete: prepare(&statements.delete, &[TEXT, INT8])?,
+            unlisted: statements.unlisted.clone(),
             batch: statements.batch.clone(),
             email_required: statements.email_required,
             usernames: statements.usernames,

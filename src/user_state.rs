@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use clerk_sync_core::batch::UserState;
 
 use crate::error::ClerkSyncError;
-use crate::statements::{Statement, INT8, INT8_ARRAY, TEXT, TEXT_ARRAY};
+use crate::statements::{Statement, BOOL, INT8, INT8_ARRAY, TEXT, TEXT_ARRAY};
 
 thread_local! {
     /// Moves user $1's mark to $2 (Unix ms) unless it is stale or the user deleted. A row when it
@@ -20,15 +20,17 @@ thread_local! {
         &[TEXT, INT8],
     ) };
 
+    /// Tombstones user $1 at $2 (Unix ms) unless already deleted, or when $3 (only if older)
+    /// unless the mark is not older than $2. A row when it did.
     static TOMBSTONE: Statement = const { Statement::new(
         "INSERT INTO clerk_sync.user_state AS s (clerk_user_id, high_water_ms, deleted_at_ms) VALUES ($1, $2, $2) \
          ON CONFLICT (clerk_user_id) DO UPDATE \
              SET deleted_at_ms = EXCLUDED.deleted_at_ms, \
                  high_water_ms = GREATEST(s.high_water_ms, EXCLUDED.high_water_ms), \
                  changed_at = pg_catalog.now() \
-         WHERE s.deleted_at_ms IS NULL \
+         WHERE s.deleted_at_ms IS NULL AND (NOT $3 OR s.high_water_ms < EXCLUDED.high_water_ms) \
          RETURNING 1",
-        &[TEXT, INT8],
+        &[TEXT, INT8, BOOL],
     ) };
 
     /// The state rows of users $1, locked. One index probe per user: a subquery with OFFSET 0
@@ -78,9 +80,11 @@ pub fn mark(clerk_id: &str, order_ms: i64) -> Result<Option<bool>, ClerkSyncErro
 }
 
 /// Records the deletion (locking the user's state row until commit); false when the user was
-/// already deleted.
-pub fn tombstone(clerk_id: &str, deleted_at_ms: i64) -> Result<bool, ClerkSyncError> {
-    TOMBSTONE.with(|s| s.execute(&[clerk_id.into(), deleted_at_ms.into()], |rows| Ok(!rows.is_empty())))
+/// already deleted, or, `only_if_older`, when the mark is not older than the deletion.
+pub fn tombstone(clerk_id: &str, deleted_at_ms: i64, only_if_older: bool) -> Result<bool, ClerkSyncError> {
+    TOMBSTONE.with(|s| {
+        s.execute(&[clerk_id.into(), deleted_at_ms.into(), only_if_older.into()], |rows| Ok(!rows.is_empty()))
+    })
 }
 
 /// Whether the user is deleted, when any event (or a provisional row) was applied for them;

@@ -8,7 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::engine::{self, Claim, EngineError, Moved, Outcome, Policy, Release, Store, UserRow, Usernames, Written};
+use crate::engine::{
+    self, Claim, EngineError, Moved, Outcome, Policy, Release, Removal, Store, UserRow, Usernames, Written,
+};
 use crate::event::ClerkEvent;
 use crate::settings::DeleteMode;
 
@@ -139,9 +141,10 @@ impl Store for Planner {
         Ok(Some(Moved { first_seen, first_claim: None }))
     }
 
-    fn tombstone(&mut self, clerk_id: &str, deleted_at_ms: i64) -> Result<bool, Unplannable> {
+    fn tombstone(&mut self, clerk_id: &str, deleted_at_ms: i64, removal: Removal) -> Result<bool, Unplannable> {
         let high_water_ms = match self.states.get(clerk_id) {
             Some(state) if state.deleted_at_ms.is_some() => return Ok(false),
+            Some(state) if removal == Removal::Unlisted && state.high_water_ms >= deleted_at_ms => return Ok(false),
             Some(state) => state.high_water_ms.max(deleted_at_ms),
             None => deleted_at_ms,
         };
@@ -266,7 +269,7 @@ pub fn lookups(events: &[&ClerkEvent], policy_usernames: Usernames) -> (Vec<Stri
                     names.insert(crate::username::candidate(&crate::username::base_username(user), &user.clerk_id, 0));
                 }
             }
-            ClerkEvent::Delete { user_id, .. } => {
+            ClerkEvent::Delete { user_id, .. } | ClerkEvent::Unlisted { user_id, .. } => {
                 users.insert(user_id.clone());
             }
             ClerkEvent::Other { .. } => {}

@@ -125,8 +125,9 @@ pub trait Store {
     /// (no other session applies an event for the user) until the transaction ends.
     fn mark(&mut self, clerk_id: &str, order_ms: i64, first_choice: Option<&str>)
         -> Result<Option<Moved>, Self::Error>;
-    /// Records the deletion as a tombstone (and holds the user); false when already deleted.
-    fn tombstone(&mut self, clerk_id: &str, deleted_at_ms: i64) -> Result<bool, Self::Error>;
+    /// Records the deletion as a tombstone (and holds the user); false when already deleted, or
+    /// for [`Removal::Unlisted`] when the mark is not older than `deleted_at_ms`.
+    fn tombstone(&mut self, clerk_id: &str, deleted_at_ms: i64, removal: Removal) -> Result<bool, Self::Error>;
     fn is_deleted(&mut self, clerk_id: &str) -> Result<bool, Self::Error>;
     fn claim(&mut self, username: &str, clerk_id: &str) -> Result<Claim, Self::Error>;
     fn release(&mut self, clerk_id: &str, which: Release<'_>) -> Result<(), Self::Error>;
@@ -137,6 +138,16 @@ pub trait Store {
     fn delete_user(&mut self, clerk_id: &str, deleted_at_ms: i64) -> Result<(), Self::Error>;
     /// Erasure of the user's stored payloads.
     fn redact_payloads(&mut self, clerk_id: &str) -> Result<(), Self::Error>;
+}
+
+/// Why a user goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// `user.deleted`: final, whatever the high-water mark says.
+    Deleted,
+    /// Absent from a complete listing begun at the deletion time: only when nothing newer than
+    /// that was applied for the user.
+    Unlisted,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -155,7 +166,7 @@ pub fn change_notice(event: &ClerkEvent, outcome: Outcome) -> Option<String> {
     }
     let id = match event {
         ClerkEvent::Upsert { user, .. } => &user.clerk_id,
-        ClerkEvent::Delete { user_id, .. } => user_id,
+        ClerkEvent::Delete { user_id, .. } | ClerkEvent::Unlisted { user_id, .. } => user_id,
         ClerkEvent::Other { .. } => return None,
     };
     Some(serde_json::json!({"object": "user", "id": id, "outcome": outcome.word()}).to_string())
@@ -171,7 +182,8 @@ pub fn apply<S: Store>(store: &mut S, event: &ClerkEvent) -> Result<Outcome, Eng
     match event {
         ClerkEvent::Other { .. } => Ok(Outcome::Ignored),
         ClerkEvent::Upsert { user, order_ms } => upsert(store, user, *order_ms),
-        ClerkEvent::Delete { user_id, order_ms } => delete(store, user_id, *order_ms),
+        ClerkEvent::Delete { user_id, order_ms } => remove(store, user_id, *order_ms, Removal::Deleted),
+        ClerkEvent::Unlisted { user_id, listed_at_ms } => remove(store, user_id, *listed_at_ms, Removal::Unlisted),
     }
 }
 
@@ -257,10 +269,16 @@ pub fn provision<S: Store>(store: &mut S, user: &UserRecord) -> Result<Outcome, 
     upsert(store, user, crate::claims::PROVISIONAL_MS)
 }
 
-/// `user.deleted`: a tombstone that no later or retried event gets past, then the row goes.
-pub fn delete<S: Store>(store: &mut S, clerk_id: &str, order_ms: i64) -> Result<Outcome, EngineError<S::Error>> {
+/// `user.deleted`, or a user a complete listing did not have: a tombstone that no later or
+/// retried event gets past, then the row goes.
+pub fn remove<S: Store>(
+    store: &mut S,
+    clerk_id: &str,
+    order_ms: i64,
+    removal: Removal,
+) -> Result<Outcome, EngineError<S::Error>> {
     let policy = store.policy()?;
-    if !store.tombstone(clerk_id, order_ms)? {
+    if !store.tombstone(clerk_id, order_ms, removal)? {
         return Ok(Outcome::Stale);
     }
     store.delete_user(clerk_id, order_ms)?;

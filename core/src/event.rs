@@ -97,6 +97,10 @@ pub enum ClerkEvent {
     Upsert { user: UserRecord, order_ms: i64 },
     /// `user.deleted`: ordered by the envelope `timestamp` (there is no `updated_at`).
     Delete { user_id: String, order_ms: i64 },
+    /// A user the table holds but a complete listing of Clerk's Backend API, begun at
+    /// `listed_at_ms`, did not have (`sync --reconcile`): removed like `user.deleted`, unless an
+    /// event or import newer than the listing's start came for them.
+    Unlisted { user_id: String, listed_at_ms: i64 },
     /// Any other type: recorded, not applied.
     Other { event_type: String },
 }

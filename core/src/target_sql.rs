@@ -100,6 +100,8 @@ pub struct TargetStatements {
     pub delete: String,
     /// Whether a row has Clerk id $1.
     pub has_row: String,
+    /// The Clerk ids of the rows not deleted (or soft-deleted) whose id is not in $1 (text[]).
+    pub unlisted: String,
     pub batch: BatchStatements,
     /// The email column is NOT NULL: a user without email gets a placeholder.
     pub email_required: bool,
@@ -311,18 +313,24 @@ where
         set_list.join(", ")
     );
 
-    let delete = match target.delete_mode {
-        DeleteMode::Delete => format!("DELETE FROM {table} WHERE {clerk} = $1"),
+    let (delete, live) = match target.delete_mode {
+        DeleteMode::Delete => (format!("DELETE FROM {table} WHERE {clerk} = $1"), String::new()),
         DeleteMode::Soft => {
             let name = target.deleted_at.as_ref().ok_or(TargetError::SoftDeleteWithoutColumn)?;
             let info = lookup(name, "column.deleted_at")?;
-            let value = match info.kind {
-                ColumnKind::Boolean => "true".to_owned(),
-                ref kind => time_expr(name, kind, "$2")?,
+            let (value, live) = match info.kind {
+                ColumnKind::Boolean => ("true".to_owned(), "IS NOT TRUE"),
+                ref kind => (time_expr(name, kind, "$2")?, "IS NULL"),
             };
-            format!("UPDATE {table} SET {} = {value} WHERE {clerk} = $1", quote_ident(name))
+            let column = quote_ident(name);
+            (format!("UPDATE {table} SET {column} = {value} WHERE {clerk} = $1"), format!(" AND t.{column} {live}"))
         }
     };
+    let unlisted = format!(
+        "SELECT t.{clerk} FROM {table} AS t WHERE t.{clerk} IS NOT NULL{live} \
+         AND NOT EXISTS (SELECT FROM pg_catalog.unnest($1::pg_catalog.text[]) AS l (id) WHERE l.id = t.{clerk}) \
+         ORDER BY 1"
+    );
 
     let batch = batch_statements(target, &table, &clerk, mapping(target, &lookup, &|n| format!("u.a{n}"))?);
 
@@ -333,6 +341,7 @@ where
         upsert,
         delete,
         has_row,
+        unlisted,
         batch,
         email_required,
         usernames: match (&target.username, username_unique) {
@@ -456,7 +465,12 @@ mod tests {
         assert!(!b.update.contains("\"id\""), "an update keeps the row's id");
         assert_eq!(b.delete.as_deref(), Some("DELETE FROM \"public\".\"User\" WHERE \"clerkUserId\" = ANY ($1)"));
         assert_eq!(s.has_row, "SELECT EXISTS (SELECT 1 FROM \"public\".\"User\" WHERE \"clerkUserId\" = $1)");
-        for sql in [&b.rows_of, &b.insert, &b.update] {
+        assert_eq!(
+            s.unlisted,
+            "SELECT t.\"clerkUserId\" FROM \"public\".\"User\" AS t WHERE t.\"clerkUserId\" IS NOT NULL \
+             AND NOT EXISTS (SELECT FROM pg_catalog.unnest($1::pg_catalog.text[]) AS l (id) WHERE l.id = t.\"clerkUserId\") ORDER BY 1"
+        );
+        for sql in [&b.rows_of, &b.insert, &b.update, &s.unlisted] {
             assert!(!sql.contains("clerk_sync"), "touches nothing of clerk_sync's: {sql}");
         }
     }
@@ -538,8 +552,10 @@ mod tests {
             "{}",
             s.delete
         );
+        assert!(s.unlisted.contains("IS NOT NULL AND t.\"deletedAt\" IS NULL AND NOT EXISTS"), "{}", s.unlisted);
         let s = build(&target, with(ColumnKind::Boolean)).unwrap();
         assert_eq!(s.delete, "UPDATE \"public\".\"User\" SET \"deletedAt\" = true WHERE \"clerkUserId\" = $1");
+        assert!(s.unlisted.contains("AND t.\"deletedAt\" IS NOT TRUE AND"), "soft-deleted rows are gone already");
     }
 
     #[test]

@@ -144,7 +144,8 @@ fn event() -> impl Strategy<Value = ClerkEvent> {
     prop_oneof![
         4 => (id.clone(), name, 1..1200i64, any::<u8>())
             .prop_map(|(id, name, at, first)| upsert(user(id, name, None, &format!("n{first}"), at))),
-        1 => (id, 1..1200i64).prop_map(|(id, at)| ClerkEvent::Delete { user_id: id.into(), order_ms: at }),
+        1 => (id.clone(), 1..1200i64).prop_map(|(id, at)| ClerkEvent::Delete { user_id: id.into(), order_ms: at }),
+        1 => (id, 1..1200i64).prop_map(|(id, at)| ClerkEvent::Unlisted { user_id: id.into(), listed_at_ms: at }),
         1 => Just(ClerkEvent::Other { event_type: "session.created".into() }),
     ]
 }

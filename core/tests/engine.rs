@@ -36,6 +36,28 @@ fn created_updated_deleted_and_what_comes_late() {
 }
 
 #[test]
+fn a_user_missing_from_a_listing_goes_unless_something_newer_than_the_listing_came() {
+    let mut m = Memory::default();
+    apply(&mut m, &upsert(user("user_old", Some("old"), Some("old@example.com"), "Old", 10)));
+    apply(&mut m, &upsert(user("user_new", Some("new"), Some("new@example.com"), "New", 60)));
+    m.rows.insert(
+        "user_app".into(),
+        Row { email: None, username: None, first_name: None, updated_at_ms: 0, deleted: false },
+    );
+    let unlisted = |id: &str| ClerkEvent::Unlisted { user_id: id.into(), listed_at_ms: 50 };
+    assert_eq!(apply(&mut m, &unlisted("user_new")), "stale", "updated after the listing began: kept");
+    assert_eq!(apply(&mut m, &unlisted("user_old")), "deleted");
+    assert_eq!(apply(&mut m, &unlisted("user_app")), "deleted", "a row the app wrote, never seen by an event");
+    assert_eq!(apply(&mut m, &unlisted("user_old")), "stale", "once");
+    assert_eq!(m.rows.keys().collect::<Vec<_>>(), ["user_new"]);
+    assert!(m.redacted.contains("user_old"), "erased like user.deleted");
+    let late = upsert(user("user_old", Some("old"), Some("old@example.com"), "Late", 40));
+    assert_eq!(apply(&mut m, &late), "stale", "a tombstone like user.deleted's: never resurrected");
+    apply(&mut m, &ClerkEvent::Delete { user_id: "user_new".into(), order_ms: 1 });
+    assert!(m.rows.is_empty(), "user.deleted is final whatever its time; a listing is not");
+}
+
+#[test]
 fn a_provisional_row_gives_way_to_every_event_and_never_outlives_a_deletion() {
     let mut m = Memory::default();
     let token = UserRecord {

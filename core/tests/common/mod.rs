@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
 
-use clerk_sync_core::engine::{Claim, Moved, Policy, Release, Store, UserRow, Usernames, Written};
+use clerk_sync_core::engine::{Claim, Moved, Policy, Release, Removal, Store, UserRow, Usernames, Written};
 use clerk_sync_core::{ClerkEvent, DeleteMode, UserRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,9 +78,10 @@ impl Store for Memory {
         Ok(Some(Moved { first_seen, first_claim }))
     }
 
-    fn tombstone(&mut self, clerk_id: &str, deleted_at_ms: i64) -> Result<bool, Infallible> {
+    fn tombstone(&mut self, clerk_id: &str, deleted_at_ms: i64, removal: Removal) -> Result<bool, Infallible> {
         match self.state.get_mut(clerk_id) {
             Some((_, Some(_))) => Ok(false),
+            Some((mark, None)) if removal == Removal::Unlisted && *mark >= deleted_at_ms => Ok(false),
             Some((mark, deleted)) => {
                 *mark = (*mark).max(deleted_at_ms);
                 *deleted = Some(deleted_at_ms);

@@ -1,0 +1,18 @@
+-- clerk_sync 0.3.0 → 0.4.0: reconcile after a sync from Clerk's Backend API (src/reconcile.rs).
+-- Released upgrade scripts are never edited; the next release gets a script of its own.
+
+CREATE FUNCTION clerk_sync.unlisted_users(listed text[]) RETURNS SETOF text
+VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'unlisted_users_wrapper';
+
+CREATE FUNCTION clerk_sync.remove_unlisted(clerk_ids text[], listing_began timestamptz)
+RETURNS TABLE (outcome text, users bigint)
+VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'remove_unlisted_wrapper';
+
+-- As sql/finalize.sql does for a fresh install: the owner grants what each role needs.
+REVOKE EXECUTE ON FUNCTION clerk_sync.unlisted_users(text[]), clerk_sync.remove_unlisted(text[], timestamptz) FROM PUBLIC;

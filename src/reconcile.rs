@@ -1,0 +1,141 @@
+//! What `clerk-sync-proxy sync --reconcile` asks of the database once it has listed every user
+//! of Clerk's Backend API: which users the table holds that the listing did not have, and their
+//! removal, like `user.deleted` (tombstone, row, erasure) but never of a user for whom anything
+//! newer than the listing's start was applied (`ClerkEvent::Unlisted` in the core).
+
+use clerk_sync_core::ClerkEvent;
+use pgrx::prelude::*;
+
+use crate::batch;
+use crate::config;
+use crate::error::{ClerkSyncError, OrReport};
+use crate::target;
+
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
+const POSTGRES_EPOCH_US: i64 = 946_684_800_000_000;
+
+/// The Clerk ids of the rows of the users table (not deleted) that are not in `listed`, sorted.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn unlisted_users(listed: Option<Vec<Option<String>>>) -> SetOfIterator<'static, String> {
+    let listed: Vec<String> =
+        listed.ok_or(ClerkSyncError::NullArgument("listed")).or_report().into_iter().flatten().collect();
+    let settings = config::settings().or_report();
+    let unlisted = target::plan(&settings.target).and_then(|plan| plan.unlisted(listed)).or_report();
+    SetOfIterator::new(unlisted)
+}
+
+/// Removes users `clerk_ids`, absent from a complete listing that began at `listing_began`: each
+/// as `user.deleted` would, unless an event or import newer than `listing_began` was applied for
+/// them (outcome `stale`). Counts by outcome.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn remove_unlisted(
+    clerk_ids: Option<Vec<Option<String>>>,
+    listing_began: Option<TimestampWithTimeZone>,
+) -> TableIterator<'static, (name!(outcome, String), name!(users, i64))> {
+    let clerk_ids = clerk_ids.ok_or(ClerkSyncError::NullArgument("clerk_ids")).or_report();
+    let began = listing_began.ok_or(ClerkSyncError::NullArgument("listing_began")).or_report();
+    if !began.is_finite() {
+        ClerkSyncError::InfiniteTime("listing_began").report();
+    }
+    let listed_at_ms = (began.into_inner() + POSTGRES_EPOCH_US).div_euclid(1000);
+    let events: Vec<ClerkEvent> = clerk_ids
+        .into_iter()
+        .enumerate()
+        .map(|(index, id)| match id {
+            Some(user_id) => Ok(ClerkEvent::Unlisted { user_id, listed_at_ms }),
+            None => Err(ClerkSyncError::Element {
+                function: "remove_unlisted",
+                index,
+                source: Box::new(ClerkSyncError::NullArgument("clerk_ids")),
+            }),
+        })
+        .collect::<Result<_, _>>()
+        .or_report();
+    let counts = batch::apply_all(&events, config::settings().or_report(), "remove_unlisted").or_report();
+    TableIterator::new(counts.into_iter().map(|(o, n)| (o.word().to_owned(), n)))
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use crate::testing::*;
+    use pgrx::prelude::*;
+    use serde_json::json;
+
+    /// A Backend API user updated at `updated_at` (Unix ms).
+    fn api_user(id: &str, updated_at: i64) -> serde_json::Value {
+        json!({"id": id, "object": "user", "first_name": id, "email_addresses": [], "created_at": 1, "updated_at": updated_at})
+    }
+
+    fn import(users: &[serde_json::Value]) {
+        text_query("SELECT string_agg(outcome, ',') FROM clerk_sync.backfill($1::jsonb)", &[&json!(users).to_string()]);
+    }
+
+    fn clerk_ids() -> Option<String> {
+        text_query("SELECT string_agg(\"clerkUserId\", ',' ORDER BY \"clerkUserId\") FROM \"User\"", &[])
+    }
+
+    fn unlisted(listed: &str) -> Option<String> {
+        text_query("SELECT string_agg(u, ',') FROM clerk_sync.unlisted_users($1::text[]) AS u", &[listed])
+    }
+
+    #[pg_test]
+    fn the_unlisted_are_rows_a_listing_did_not_have() {
+        prisma_schema();
+        import(&[api_user("user_a", 10), api_user("user_b", 10), api_user("user_c", 10)]);
+        Spi::run("INSERT INTO \"User\" (id, \"clerkUserId\", email, username, \"updatedAt\") VALUES ('app', NULL, 'x@example.com', 'x', now())").unwrap();
+        assert_eq!(
+            unlisted("{user_b}").as_deref(),
+            Some("user_a,user_c"),
+            "sorted; a row without a Clerk id is not a user of Clerk's"
+        );
+        assert_eq!(unlisted("{user_a,user_b,user_c,user_zz,NULL}"), None);
+        assert_eq!(unlisted("{}").as_deref(), Some("user_a,user_b,user_c"));
+        assert_eq!(sqlstate_of("SELECT clerk_sync.unlisted_users(NULL)").as_deref(), Some("22004"));
+    }
+
+    #[pg_test]
+    fn removal_is_a_deletion_unless_something_newer_than_the_listing_came() {
+        prisma_schema();
+        Spi::run("SELECT clerk_sync.set_setting('redact_on_delete', 'on')").unwrap();
+        import(&[api_user("user_old", 1_000), api_user("user_new", 3_000)]);
+        ingest(
+            "msg_old",
+            &json!({"type": "user.updated", "object": "event", "timestamp": 1_000, "data": api_user("user_old", 1_000)}),
+        );
+        let remove = "SELECT string_agg(outcome || '=' || users, ',' ORDER BY outcome) \
+                      FROM clerk_sync.remove_unlisted($1::text[], 'epoch'::timestamptz + interval '2 seconds')";
+        assert_eq!(text_query(remove, &["{user_old,user_new,user_never}"]).as_deref(), Some("deleted=2,stale=1"));
+        assert_eq!(clerk_ids().as_deref(), Some("user_new"), "user_new changed after the listing began");
+        assert!(
+            bool_query("SELECT redacted_at IS NOT NULL FROM clerk_sync.inbox WHERE msg_id = 'msg_old'", &[]),
+            "erased"
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM clerk_sync.user_state WHERE deleted_at_ms = 2000"),
+            2,
+            "tombstones: user_old, user_never"
+        );
+        assert_eq!(
+            text_query(
+                "SELECT string_agg(outcome, ',') FROM clerk_sync.backfill($1::jsonb)",
+                &[&json!([api_user("user_old", 5_000)]).to_string()]
+            )
+            .as_deref(),
+            Some("stale"),
+            "never resurrected"
+        );
+        assert_eq!(text_query(remove, &["{user_old}"]).as_deref(), Some("stale=1"), "once");
+        assert_eq!(
+            sqlstate_of("SELECT * FROM clerk_sync.remove_unlisted('{user_new}', 'infinity')").as_deref(),
+            Some("22008")
+        );
+        assert_eq!(
+            sqlstate_of("SELECT * FROM clerk_sync.remove_unlisted('{a,NULL}', now())").as_deref(),
+            Some("22004")
+        );
+        assert_eq!(clerk_ids().as_deref(), Some("user_new"), "an error removes nothing");
+    }
+}
