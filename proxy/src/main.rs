@@ -1,11 +1,14 @@
 //! clerk-sync-proxy: a thin HTTP front for the clerk_sync extension. `--help` lists every
 //! setting, its environment variable (also read from ./.env) and its default.
 
+mod backend_api;
 mod config;
 mod headers;
+mod listing;
 mod metrics;
 mod send_test;
 mod server;
+mod sync;
 
 use std::process::ExitCode;
 
@@ -46,6 +49,8 @@ enum Command {
         #[arg(long = "path", env = "WEBHOOK_PATH", default_value = config::DEFAULT_PATH)]
         path: String,
     },
+    /// Import every user from Clerk's Backend API (resumable); --reconcile removes those Clerk no longer has
+    Sync(sync::SyncArgs),
     /// Print a variable as the proxy reads it (the environment, else ./.env); exit 1 when unset
     Env { name: String },
 }
@@ -84,6 +89,7 @@ fn main() -> ExitCode {
                 (200..300).contains(&status).then_some(()).ok_or_else(|| format!("the endpoint answered {status}"))
             })
         }
+        Some(Command::Sync(args)) => runtime.block_on(sync::run(args)),
         Some(Command::Env { name }) => match std::env::var(&name) {
             Ok(value) => {
                 println!("{value}");
