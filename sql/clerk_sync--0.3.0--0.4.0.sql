@@ -8,7 +8,7 @@ LANGUAGE c
 AS 'MODULE_PATHNAME', 'unlisted_users_wrapper';
 
 CREATE FUNCTION clerk_sync.remove_unlisted(clerk_ids text[], listing_began timestamptz)
-RETURNS TABLE (outcome text, users bigint)
+RETURNS TABLE (clerk_id text, outcome text)
 VOLATILE PARALLEL UNSAFE
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c

@@ -78,7 +78,13 @@ fn backfill(users: Option<RawJsonb>) -> TableIterator<'static, (name!(outcome, S
         })
         .collect::<Result<_, _>>()
         .or_report();
-    let counts = batch::apply_all(&events, config::settings().or_report(), "backfill").or_report();
+    let mut counts: Vec<(Outcome, i64)> = Vec::new();
+    for outcome in batch::apply_all(&events, config::settings().or_report(), "backfill").or_report() {
+        match counts.iter_mut().find(|(o, _)| *o == outcome) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((outcome, 1)),
+        }
+    }
     TableIterator::new(counts.into_iter().map(|(o, n)| (o.word().to_owned(), n)))
 }
 

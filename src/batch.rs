@@ -87,14 +87,14 @@ pub fn write_plan(events: &[&ClerkEvent], settings: Rc<Settings>) -> Result<Plan
 }
 
 /// Applies events that no stored delivery carries (an import, a reconcile's removals), a chunk
-/// at a time, and counts them by outcome in the order each outcome first came. An event that
-/// fails is an error naming its index in `events` and `function`, whose argument held it.
+/// at a time; their outcomes, in order. An event that fails is an error naming its index in
+/// `events` and `function`, whose argument held it.
 pub fn apply_all(
     events: &[ClerkEvent],
     settings: Rc<Settings>,
     function: &'static str,
-) -> Result<Vec<(Outcome, i64)>, ClerkSyncError> {
-    let mut counts: Vec<(Outcome, i64)> = Vec::new();
+) -> Result<Vec<Outcome>, ClerkSyncError> {
+    let mut all = Vec::with_capacity(events.len());
     for (chunk_index, chunk) in events.chunks(CHUNK).enumerate() {
         let refs: Vec<&ClerkEvent> = chunk.iter().collect();
         let _planned_for_a_batch = statements::batch_settings();
@@ -115,14 +115,9 @@ pub fn apply_all(
                 one_at_a_time.collect::<Result<Vec<_>, ClerkSyncError>>()?
             }
         };
-        for outcome in outcomes {
-            match counts.iter_mut().find(|(o, _)| *o == outcome) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((outcome, 1)),
-            }
-        }
+        all.extend(outcomes);
     }
-    Ok(counts)
+    Ok(all)
 }
 
 /// Says at DEBUG1 why a chunk is applied one event at a time.

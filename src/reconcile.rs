@@ -27,34 +27,35 @@ fn unlisted_users(listed: Option<Vec<Option<String>>>) -> SetOfIterator<'static,
 
 /// Removes users `clerk_ids`, absent from a complete listing that began at `listing_began`: each
 /// as `user.deleted` would, unless an event or import newer than `listing_began` was applied for
-/// them (outcome `stale`). Counts by outcome.
+/// them (outcome `stale`). Each user's outcome.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn remove_unlisted(
     clerk_ids: Option<Vec<Option<String>>>,
     listing_began: Option<TimestampWithTimeZone>,
-) -> TableIterator<'static, (name!(outcome, String), name!(users, i64))> {
+) -> TableIterator<'static, (name!(clerk_id, String), name!(outcome, String))> {
     let clerk_ids = clerk_ids.ok_or(ClerkSyncError::NullArgument("clerk_ids")).or_report();
     let began = listing_began.ok_or(ClerkSyncError::NullArgument("listing_began")).or_report();
     if !began.is_finite() {
         ClerkSyncError::InfiniteTime("listing_began").report();
     }
     let listed_at_ms = (began.into_inner() + POSTGRES_EPOCH_US).div_euclid(1000);
-    let events: Vec<ClerkEvent> = clerk_ids
+    let ids: Vec<String> = clerk_ids
         .into_iter()
         .enumerate()
-        .map(|(index, id)| match id {
-            Some(user_id) => Ok(ClerkEvent::Unlisted { user_id, listed_at_ms }),
-            None => Err(ClerkSyncError::Element {
+        .map(|(index, id)| {
+            id.ok_or_else(|| ClerkSyncError::Element {
                 function: "remove_unlisted",
                 index,
                 source: Box::new(ClerkSyncError::NullArgument("clerk_ids")),
-            }),
+            })
         })
         .collect::<Result<_, _>>()
         .or_report();
-    let counts = batch::apply_all(&events, config::settings().or_report(), "remove_unlisted").or_report();
-    TableIterator::new(counts.into_iter().map(|(o, n)| (o.word().to_owned(), n)))
+    let events: Vec<ClerkEvent> =
+        ids.iter().map(|id| ClerkEvent::Unlisted { user_id: id.clone(), listed_at_ms }).collect();
+    let outcomes = batch::apply_all(&events, config::settings().or_report(), "remove_unlisted").or_report();
+    TableIterator::new(ids.into_iter().zip(outcomes).map(|(id, outcome)| (id, outcome.word().to_owned())))
 }
 
 #[cfg(any(test, feature = "pg_test"))]
@@ -105,9 +106,12 @@ mod tests {
             "msg_old",
             &json!({"type": "user.updated", "object": "event", "timestamp": 1_000, "data": api_user("user_old", 1_000)}),
         );
-        let remove = "SELECT string_agg(outcome || '=' || users, ',' ORDER BY outcome) \
+        let remove = "SELECT string_agg(clerk_id || '=' || outcome, ',') \
                       FROM clerk_sync.remove_unlisted($1::text[], 'epoch'::timestamptz + interval '2 seconds')";
-        assert_eq!(text_query(remove, &["{user_old,user_new,user_never}"]).as_deref(), Some("deleted=2,stale=1"));
+        assert_eq!(
+            text_query(remove, &["{user_old,user_new,user_never}"]).as_deref(),
+            Some("user_old=deleted,user_new=stale,user_never=deleted")
+        );
         assert_eq!(clerk_ids().as_deref(), Some("user_new"), "user_new changed after the listing began");
         assert!(
             bool_query("SELECT redacted_at IS NOT NULL FROM clerk_sync.inbox WHERE msg_id = 'msg_old'", &[]),
@@ -127,7 +131,7 @@ mod tests {
             Some("stale"),
             "never resurrected"
         );
-        assert_eq!(text_query(remove, &["{user_old}"]).as_deref(), Some("stale=1"), "once");
+        assert_eq!(text_query(remove, &["{user_old}"]).as_deref(), Some("user_old=stale"), "once");
         assert_eq!(
             sqlstate_of("SELECT * FROM clerk_sync.remove_unlisted('{user_new}', 'infinity')").as_deref(),
             Some("22008")

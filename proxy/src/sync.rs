@@ -67,7 +67,6 @@ struct Tally {
     created: i64,
     updated: i64,
     unchanged: i64,
-    removed: i64,
 }
 
 impl Tally {
@@ -75,7 +74,6 @@ impl Tally {
         match outcome {
             "created" => self.created += users,
             "updated" => self.updated += users,
-            "deleted" => self.removed += users,
             _ => self.unchanged += users,
         }
     }
@@ -170,13 +168,13 @@ impl Progress {
     }
 }
 
-/// Runs `sql` with `params`, rolled back when `dry_run`; its (outcome, users) rows.
-async fn counted(
+/// Runs `sql` with `params` in a transaction of its own, rolled back when `dry_run`.
+async fn transaction(
     db: &mut tokio_postgres::Client,
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     dry_run: bool,
-) -> Result<Vec<(String, i64)>, String> {
+) -> Result<Vec<tokio_postgres::Row>, String> {
     let transaction = db.transaction().await.map_err(|e| e.to_string())?;
     let rows = transaction.query(sql, params).await.map_err(database_error)?;
     if dry_run {
@@ -184,7 +182,7 @@ async fn counted(
     } else {
         transaction.commit().await.map_err(|e| e.to_string())?;
     }
-    Ok(rows.iter().map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1))).collect())
+    Ok(rows)
 }
 
 fn database_error(error: tokio_postgres::Error) -> String {
@@ -201,16 +199,15 @@ async fn import(
     tally: &mut Tally,
 ) -> Result<(), String> {
     let users = Value::Array(users);
-    for (outcome, n) in
-        counted(db, "SELECT outcome, users FROM clerk_sync.backfill($1::jsonb)", &[&users], dry_run).await?
-    {
-        tally.add(&outcome, n);
+    let backfill = "SELECT outcome, users FROM clerk_sync.backfill($1::jsonb)";
+    for row in transaction(db, backfill, &[&users], dry_run).await? {
+        tally.add(row.get(0), row.get(1));
     }
     Ok(())
 }
 
 pub async fn run(args: SyncArgs) -> Result<(), String> {
-    let would = if args.dry_run { "would be " } else { "" };
+    let would = if args.dry_run { "dry run, rolled back: " } else { "" };
     let mut api =
         BackendApi::new(&args.api_url, &args.secret_key, args.max_retries, Duration::from_millis(args.first_retry_ms))?;
     let (mut db, connection) = tokio_postgres::connect(&args.database_url, tokio_postgres::NoTls)
@@ -346,20 +343,23 @@ async fn reconcile(
         import(db, found, args.dry_run, &mut tally).await?;
     }
     let began = listing.began_at_ms;
-    let removal = "SELECT outcome, users FROM clerk_sync.remove_unlisted($1::text[], \
+    let removal = "SELECT clerk_id, outcome FROM clerk_sync.remove_unlisted($1::text[], \
                    pg_catalog.to_timestamp($2::bigint / 1000.0))";
-    let mut removed = Tally::default();
+    let (mut removed, mut kept) = (Vec::new(), 0);
     if !gone.is_empty() {
-        for (outcome, n) in counted(db, removal, &[&gone, &began], args.dry_run).await? {
-            removed.add(&outcome, n);
+        for row in transaction(db, removal, &[&gone, &began], args.dry_run).await? {
+            match row.get::<_, &str>(1) {
+                "deleted" => removed.push(row.get::<_, String>(0)),
+                _ => kept += 1,
+            }
         }
     }
     let would = if args.dry_run { "would " } else { "" };
     println!(
-        "reconcile: {would}remove {} ({}), keep {} changed since the listing began; {found_count} found in Clerk after all ({would}import: {})",
-        removed.removed,
-        if gone.is_empty() { "none".to_owned() } else { gone.join(", ") },
-        removed.unchanged,
+        "reconcile: {would}remove {} ({}), keep {kept} changed since the listing began; \
+         {found_count} found in Clerk after all ({would}import: {})",
+        removed.len(),
+        if removed.is_empty() { "none".to_owned() } else { removed.join(", ") },
         tally.line()
     );
     Ok(())
