@@ -1,7 +1,7 @@
 -- Code the app hangs on its own table runs with the table owner's rights, never with the
 -- extension owner's: through receive (the proxy's role), webhook (PostgREST's anon role), and
--- clerk_apply, replay and backfill called by a superuser. Each attack tries to make the app's
--- role a superuser; the last query of each section shows it did not.
+-- clerk_apply, replay, backfill and reconcile called by a superuser. Each attack tries to make
+-- the app's role a superuser; the last query of each section shows it did not.
 \set VERBOSITY terse
 SET client_min_messages = warning;
 DROP DATABASE IF EXISTS clerk_sync_least_privilege;
@@ -267,6 +267,34 @@ SELECT clerk_sync.expose_webhook('api2', 'clerk_lp_anon');
 SELECT pg_get_userbyid(proowner) AS owner, prosrc FROM pg_proc WHERE oid = 'api2.clerk_webhook(json)'::regprocedure;
 SELECT clerk_sync.expose_webhook('api2', 'clerk_lp_anon', 'hook');
 SELECT pg_get_userbyid(proowner) AS owner FROM pg_proc WHERE oid = 'api2.hook(json)'::regprocedure;
+
+-- 9. sync --reconcile: the rows Clerk's listing lacked are read, and removed, as the table's
+-- owner. A row-level security policy (forced on the owner) and a DELETE trigger try to escalate.
+SET ROLE clerk_lp_app;
+DROP TRIGGER at_commit ON "User";
+ALTER TABLE "User" ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY escalate ON "User" USING (public.escalate('policy', "clerkUserId"));
+CREATE FUNCTION public.escalate_on_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM public.escalate('delete', OLD."clerkUserId");
+    RETURN OLD;
+END $$;
+CREATE TRIGGER escalate_on_delete BEFORE DELETE ON "User" FOR EACH ROW EXECUTE FUNCTION public.escalate_on_delete();
+RESET ROLE;
+SELECT u FROM clerk_sync.unlisted_users(ARRAY(SELECT "clerkUserId" FROM "User" WHERE "clerkUserId" <> 'user_b1')) AS u;
+SELECT * FROM clerk_sync.remove_unlisted('{user_b1}', now());
+SELECT * FROM pg_temp.app_is_superuser;
+SET ROLE clerk_lp_app;
+DROP POLICY escalate ON "User";
+ALTER TABLE "User" DISABLE ROW LEVEL SECURITY;
+RESET ROLE;
+SELECT * FROM clerk_sync.remove_unlisted('{user_b1}', now());
+SELECT * FROM pg_temp.app_is_superuser;
+SET ROLE clerk_lp_app;
+DROP TRIGGER escalate_on_delete ON "User";
+RESET ROLE;
+SELECT * FROM clerk_sync.remove_unlisted('{user_b1}', now());
+SELECT count(*) AS user_b1_rows FROM "User" WHERE "clerkUserId" = 'user_b1';
 
 \c contract_regression
 SET client_min_messages = warning;
