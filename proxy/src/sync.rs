@@ -295,11 +295,12 @@ pub async fn run(args: SyncArgs) -> Result<(), String> {
         };
         return Err(format!("sync incomplete: {failure}{reconcile}{resume}"));
     }
-    if args.reconcile {
-        reconcile(&args, &mut api, &mut db, &listing).await?;
-    }
+    // Complete: a rerun lists afresh, whatever the reconcile does.
     if !args.dry_run {
         let _ = std::fs::remove_file(&args.checkpoint);
+    }
+    if args.reconcile {
+        reconcile(&args, &mut api, &mut db, &listing).await?;
     }
     Ok(())
 }

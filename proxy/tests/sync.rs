@@ -332,6 +332,7 @@ async fn reconcile_removes_exactly_the_users_clerk_no_longer_has() {
         refused.stderr
     );
     assert_eq!(h.clerk_ids().await, before, "refused: nothing removed");
+    assert!(!h.checkpoint_exists(), "the listing was complete: the next run lists afresh");
 
     let dry = h.sync(&["--page-size=100", "--reconcile", "--dry-run"]).await;
     assert!(dry.ok, "{}", dry.stderr);
