@@ -9,7 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::engine::{
-    self, Claim, EngineError, Moved, Outcome, Policy, Release, Removal, Store, UserRow, Usernames, Written,
+    self, Claim, EngineError, MembershipRow, Moved, Objects, OrganizationRow, Outcome, Parent, Policy, Release,
+    Removal, Store, UserRow, Usernames, Written,
 };
 use crate::event::ClerkEvent;
 use crate::settings::DeleteMode;
@@ -33,6 +34,8 @@ pub struct Snapshot {
     /// the app wrote without one). A name looked up and not here is free.
     pub holders: HashMap<String, Option<String>>,
     pub looked_up: HashSet<String>,
+    /// The organization tables the app has.
+    pub objects: Objects,
 }
 
 /// The values of a user's row, owned.
@@ -94,6 +97,8 @@ pub enum Unplannable {
     NameNotLooked(String),
     #[error("every candidate username derived from \"{0}\" is taken")]
     UsernameExhausted(String),
+    #[error("organizations and memberships are applied one event at a time")]
+    Organizations,
 }
 
 /// The final write of one user's row.
@@ -113,6 +118,7 @@ struct Planner {
     looked_up: HashSet<String>,
     finals: BTreeMap<String, Final>,
     redact: BTreeSet<String>,
+    objects: Objects,
 }
 
 impl Store for Planner {
@@ -206,6 +212,38 @@ impl Store for Planner {
         self.redact.insert(clerk_id.to_owned());
         Ok(())
     }
+
+    fn objects(&mut self) -> Result<Objects, Unplannable> {
+        Ok(self.objects)
+    }
+
+    fn hold(&mut self, _clerk_id: &str) -> Result<Option<bool>, Unplannable> {
+        Err(Unplannable::Organizations)
+    }
+
+    fn has_row(&mut self, _parent: Parent<'_>) -> Result<bool, Unplannable> {
+        Err(Unplannable::Organizations)
+    }
+
+    fn write_organization(&mut self, _row: &OrganizationRow<'_>) -> Result<Written, Unplannable> {
+        Err(Unplannable::Organizations)
+    }
+
+    fn delete_organization(&mut self, _clerk_id: &str) -> Result<(), Unplannable> {
+        Err(Unplannable::Organizations)
+    }
+
+    fn write_membership(&mut self, _row: &MembershipRow<'_>) -> Result<Option<Written>, Unplannable> {
+        Err(Unplannable::Organizations)
+    }
+
+    fn delete_membership(&mut self, _clerk_id: &str) -> Result<(), Unplannable> {
+        Err(Unplannable::Organizations)
+    }
+
+    fn delete_memberships_of(&mut self, _parent: Parent<'_>) -> Result<(), Unplannable> {
+        Err(Unplannable::Organizations)
+    }
 }
 
 impl Planner {
@@ -222,7 +260,7 @@ pub fn plan(policy: Policy, snapshot: Snapshot, events: &[&ClerkEvent]) -> Resul
     if policy.usernames == Usernames::Claimed {
         return Err(Unplannable::Claims);
     }
-    let Snapshot { states, rows, holders, looked_up } = snapshot;
+    let Snapshot { states, rows, holders, looked_up, objects } = snapshot;
     let mut planner = Planner {
         policy,
         states,
@@ -233,11 +271,13 @@ pub fn plan(policy: Policy, snapshot: Snapshot, events: &[&ClerkEvent]) -> Resul
         looked_up,
         finals: BTreeMap::new(),
         redact: BTreeSet::new(),
+        objects,
     };
     let mut outcomes = Vec::with_capacity(events.len());
     for event in events {
         outcomes.push(engine::apply(&mut planner, event).map_err(|error| match error {
             EngineError::UsernameExhausted(base) => Unplannable::UsernameExhausted(base),
+            EngineError::MissingParent(..) => Unplannable::Organizations,
             EngineError::Store(error) => error,
         })?);
     }
@@ -272,7 +312,11 @@ pub fn lookups(events: &[&ClerkEvent], policy_usernames: Usernames) -> (Vec<Stri
             ClerkEvent::Delete { user_id, .. } | ClerkEvent::Unlisted { user_id, .. } => {
                 users.insert(user_id.clone());
             }
-            ClerkEvent::Other { .. } => {}
+            ClerkEvent::OrganizationUpsert { .. }
+            | ClerkEvent::OrganizationDelete { .. }
+            | ClerkEvent::MembershipUpsert { .. }
+            | ClerkEvent::MembershipDelete { .. }
+            | ClerkEvent::Other { .. } => {}
         }
     }
     (users.into_iter().collect(), names.into_iter().collect())

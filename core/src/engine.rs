@@ -3,7 +3,9 @@
 //! engine reads and writes state only through [`Store`]; the extension implements it over SPI
 //! (one module per table), the tests below over memory.
 
+use crate::claims::PROVISIONAL_MS;
 use crate::event::ClerkEvent;
+use crate::organization::{MembershipRecord, OrganizationRecord};
 use crate::settings::DeleteMode;
 use crate::user::UserRecord;
 use crate::username::{base_username, candidate, placeholder_email, MAX_SUFFIX_ATTEMPTS};
@@ -102,6 +104,43 @@ pub enum Written {
     UsernameInUse,
 }
 
+/// Which of the app's organization tables exist: events for a missing one are ignored (a B2C
+/// app has neither).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Objects {
+    pub organizations: bool,
+    pub memberships: bool,
+}
+
+/// The values of one organization's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationRow<'a> {
+    pub clerk_id: &'a str,
+    pub name: Option<&'a str>,
+    pub slug: Option<&'a str>,
+    pub image_url: Option<&'a str>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// The values of one membership's row; its organization and user by Clerk id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipRow<'a> {
+    pub clerk_id: &'a str,
+    pub organization_id: &'a str,
+    pub user_id: &'a str,
+    pub role: Option<&'a str>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// What a membership belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parent<'a> {
+    User(&'a str),
+    Organization(&'a str),
+}
+
 /// Which of a user's username claims to give up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Release<'a> {
@@ -138,6 +177,23 @@ pub trait Store {
     fn delete_user(&mut self, clerk_id: &str, deleted_at_ms: i64) -> Result<(), Self::Error>;
     /// Erasure of the user's stored payloads.
     fn redact_payloads(&mut self, clerk_id: &str) -> Result<(), Self::Error>;
+
+    /// Which organization tables the app has.
+    fn objects(&mut self) -> Result<Objects, Self::Error>;
+    /// Whether the object was ever seen (None: never) and is deleted; holds it against a deletion
+    /// (a deletion waits, or is waited for) until the transaction ends.
+    fn hold(&mut self, clerk_id: &str) -> Result<Option<bool>, Self::Error>;
+    /// Whether the parent's table has a row for it (one the app wrote itself, say).
+    fn has_row(&mut self, parent: Parent<'_>) -> Result<bool, Self::Error>;
+    /// Inserts the organization's row, or updates it in place.
+    fn write_organization(&mut self, row: &OrganizationRow<'_>) -> Result<Written, Self::Error>;
+    fn delete_organization(&mut self, clerk_id: &str) -> Result<(), Self::Error>;
+    /// Inserts the membership's row, or updates it in place; None when the row of its
+    /// organization or its user, which it refers to, is missing.
+    fn write_membership(&mut self, row: &MembershipRow<'_>) -> Result<Option<Written>, Self::Error>;
+    fn delete_membership(&mut self, clerk_id: &str) -> Result<(), Self::Error>;
+    /// Deletes the rows of every membership of the user or organization.
+    fn delete_memberships_of(&mut self, parent: Parent<'_>) -> Result<(), Self::Error>;
 }
 
 /// Why a user goes.
@@ -154,6 +210,8 @@ pub enum Removal {
 pub enum EngineError<E> {
     #[error("every candidate username derived from \"{0}\" is taken")]
     UsernameExhausted(String),
+    #[error("membership {0}: the row of {1} it refers to is missing")]
+    MissingParent(String, String),
     #[error(transparent)]
     Store(#[from] E),
 }
@@ -164,12 +222,16 @@ pub fn change_notice(event: &ClerkEvent, outcome: Outcome) -> Option<String> {
     if !matches!(outcome, Outcome::Created | Outcome::Updated | Outcome::Deleted) {
         return None;
     }
-    let id = match event {
-        ClerkEvent::Upsert { user, .. } => &user.clerk_id,
-        ClerkEvent::Delete { user_id, .. } | ClerkEvent::Unlisted { user_id, .. } => user_id,
+    let (object, id) = match event {
+        ClerkEvent::Upsert { user, .. } => ("user", &user.clerk_id),
+        ClerkEvent::Delete { user_id, .. } | ClerkEvent::Unlisted { user_id, .. } => ("user", user_id),
+        ClerkEvent::OrganizationUpsert { organization, .. } => ("organization", &organization.clerk_id),
+        ClerkEvent::OrganizationDelete { organization_id, .. } => ("organization", organization_id),
+        ClerkEvent::MembershipUpsert { membership, .. } => ("organization_membership", &membership.clerk_id),
+        ClerkEvent::MembershipDelete { membership_id, .. } => ("organization_membership", membership_id),
         ClerkEvent::Other { .. } => return None,
     };
-    Some(serde_json::json!({"object": "user", "id": id, "outcome": outcome.word()}).to_string())
+    Some(serde_json::json!({"object": object, "id": id, "outcome": outcome.word()}).to_string())
 }
 
 /// Applies an event that `parse_ours` read: None is another instance's.
@@ -184,6 +246,14 @@ pub fn apply<S: Store>(store: &mut S, event: &ClerkEvent) -> Result<Outcome, Eng
         ClerkEvent::Upsert { user, order_ms } => upsert(store, user, *order_ms),
         ClerkEvent::Delete { user_id, order_ms } => remove(store, user_id, *order_ms, Removal::Deleted),
         ClerkEvent::Unlisted { user_id, listed_at_ms } => remove(store, user_id, *listed_at_ms, Removal::Unlisted),
+        ClerkEvent::OrganizationUpsert { organization, order_ms } => {
+            upsert_organization(store, organization, *order_ms)
+        }
+        ClerkEvent::OrganizationDelete { organization_id, order_ms } => {
+            remove_organization(store, organization_id, *order_ms)
+        }
+        ClerkEvent::MembershipUpsert { membership, order_ms } => upsert_membership(store, membership, *order_ms),
+        ClerkEvent::MembershipDelete { membership_id, order_ms } => remove_membership(store, membership_id, *order_ms),
     }
 }
 
@@ -281,6 +351,9 @@ pub fn remove<S: Store>(
     if !store.tombstone(clerk_id, order_ms, removal)? {
         return Ok(Outcome::Stale);
     }
+    if store.objects()?.memberships {
+        store.delete_memberships_of(Parent::User(clerk_id))?;
+    }
     store.delete_user(clerk_id, order_ms)?;
     if policy.delete_mode == DeleteMode::Delete && policy.usernames == Usernames::Claimed {
         store.release(clerk_id, Release::All)?;
@@ -288,5 +361,139 @@ pub fn remove<S: Store>(
     if policy.redact_on_delete {
         store.redact_payloads(clerk_id)?;
     }
+    Ok(Outcome::Deleted)
+}
+
+/// An organization's current state, as `organization.created`/`.updated`, an import or (at the
+/// lowest mark, provisionally) a membership carry it.
+pub fn upsert_organization<S: Store>(
+    store: &mut S,
+    organization: &OrganizationRecord,
+    order_ms: i64,
+) -> Result<Outcome, EngineError<S::Error>> {
+    if !store.objects()?.organizations {
+        return Ok(Outcome::Ignored);
+    }
+    if store.mark(&organization.clerk_id, order_ms, None)?.is_none() {
+        return Ok(Outcome::Stale);
+    }
+    let updated_at_ms = organization.updated_at_ms.unwrap_or(order_ms);
+    let row = OrganizationRow {
+        clerk_id: &organization.clerk_id,
+        name: organization.name.as_deref(),
+        slug: organization.slug.as_deref(),
+        image_url: organization.image_url.as_deref(),
+        created_at_ms: organization.created_at_ms.unwrap_or(updated_at_ms),
+        updated_at_ms,
+    };
+    Ok(match store.write_organization(&row)? {
+        Written::Inserted => Outcome::Created,
+        _ => Outcome::Updated,
+    })
+}
+
+/// `organization.deleted`: a tombstone, then its memberships and its row go.
+pub fn remove_organization<S: Store>(
+    store: &mut S,
+    clerk_id: &str,
+    order_ms: i64,
+) -> Result<Outcome, EngineError<S::Error>> {
+    let objects = store.objects()?;
+    if !objects.organizations && !objects.memberships {
+        return Ok(Outcome::Ignored);
+    }
+    if !store.tombstone(clerk_id, order_ms, Removal::Deleted)? {
+        return Ok(Outcome::Stale);
+    }
+    if objects.memberships {
+        store.delete_memberships_of(Parent::Organization(clerk_id))?;
+    }
+    if objects.organizations {
+        store.delete_organization(clerk_id)?;
+    }
+    Ok(Outcome::Deleted)
+}
+
+/// Whether the membership's organization or user is alive: held against its deletion until the
+/// transaction ends, and, never seen, first written provisionally from what the membership says
+/// of it (at the lowest mark, so that its own events overwrite the row in place) unless its table
+/// has a row for it already.
+fn parent_alive<S: Store>(
+    store: &mut S,
+    parent: Parent<'_>,
+    membership: &MembershipRecord,
+) -> Result<bool, EngineError<S::Error>> {
+    let id = match parent {
+        Parent::User(id) | Parent::Organization(id) => id,
+    };
+    if let Some(deleted) = store.hold(id)? {
+        return Ok(!deleted);
+    }
+    if !store.has_row(parent)? {
+        match parent {
+            Parent::User(_) => provision(store, &membership.user)?,
+            Parent::Organization(_) => upsert_organization(store, &membership.organization, PROVISIONAL_MS)?,
+        };
+    }
+    Ok(store.hold(id)? != Some(true))
+}
+
+/// A membership's current state. One of a deleted organization or user is deleted with it: a
+/// tombstone, and no row.
+pub fn upsert_membership<S: Store>(
+    store: &mut S,
+    membership: &MembershipRecord,
+    order_ms: i64,
+) -> Result<Outcome, EngineError<S::Error>> {
+    let objects = store.objects()?;
+    if !objects.memberships {
+        return Ok(Outcome::Ignored);
+    }
+    if store.mark(&membership.clerk_id, order_ms, None)?.is_none() {
+        return Ok(Outcome::Stale);
+    }
+    let organization = Parent::Organization(&membership.organization.clerk_id);
+    let organization_alive = !objects.organizations || parent_alive(store, organization, membership)?;
+    let user_alive = organization_alive && parent_alive(store, Parent::User(&membership.user.clerk_id), membership)?;
+    if !user_alive {
+        if store.policy()?.redact_on_delete && store.is_deleted(&membership.user.clerk_id)? {
+            store.redact_payloads(&membership.user.clerk_id)?;
+        }
+        store.tombstone(&membership.clerk_id, order_ms, Removal::Deleted)?;
+        store.delete_membership(&membership.clerk_id)?;
+        return Ok(Outcome::Stale);
+    }
+    let updated_at_ms = membership.updated_at_ms.unwrap_or(order_ms);
+    let row = MembershipRow {
+        clerk_id: &membership.clerk_id,
+        organization_id: &membership.organization.clerk_id,
+        user_id: &membership.user.clerk_id,
+        role: membership.role.as_deref(),
+        created_at_ms: membership.created_at_ms.unwrap_or(updated_at_ms),
+        updated_at_ms,
+    };
+    match store.write_membership(&row)? {
+        Some(Written::Inserted) => Ok(Outcome::Created),
+        Some(_) => Ok(Outcome::Updated),
+        None => Err(EngineError::MissingParent(
+            membership.clerk_id.clone(),
+            format!("{} or {}", membership.organization.clerk_id, membership.user.clerk_id),
+        )),
+    }
+}
+
+/// `organizationMembership.deleted`: a tombstone, then the row goes.
+pub fn remove_membership<S: Store>(
+    store: &mut S,
+    clerk_id: &str,
+    order_ms: i64,
+) -> Result<Outcome, EngineError<S::Error>> {
+    if !store.objects()?.memberships {
+        return Ok(Outcome::Ignored);
+    }
+    if !store.tombstone(clerk_id, order_ms, Removal::Deleted)? {
+        return Ok(Outcome::Stale);
+    }
+    store.delete_membership(clerk_id)?;
     Ok(Outcome::Deleted)
 }

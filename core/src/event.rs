@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::organization::{MembershipRecord, OrganizationRecord};
 use crate::user::{field_i64, field_str, UserRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,6 +16,8 @@ pub enum PayloadError {
     MissingData,
     #[error("the event has no data.id (the Clerk user id)")]
     MissingUserId,
+    #[error("the event has no {0}")]
+    MissingField(&'static str),
     #[error("field {0} has the wrong type (expected {1})")]
     WrongType(&'static str, &'static str),
     #[error("the event has neither data.updated_at nor a \"timestamp\" to order it by")]
@@ -55,12 +58,24 @@ impl Fields {
     }
 }
 
-/// The fields of a Clerk user object that the mapping reads, after any `extra` ones.
-macro_rules! user_fields {
+/// What the mapping reads of an organization, wherever it sits.
+const ORGANIZATION_FIELDS: [(&str, Fields); 6] = [
+    ("id", Fields::All),
+    ("name", Fields::All),
+    ("slug", Fields::All),
+    ("image_url", Fields::All),
+    ("created_at", Fields::All),
+    ("updated_at", Fields::All),
+];
+
+/// The fields of a Clerk user, organization or membership object that the mappings read, after
+/// any `extra` ones.
+macro_rules! object_fields {
     ($($extra:expr),*) => {
         [
             $($extra,)*
             ("id", Fields::All),
+            ("object", Fields::All),
             ("user_id", Fields::All),
             ("username", Fields::All),
             ("first_name", Fields::All),
@@ -73,23 +88,37 @@ macro_rules! user_fields {
             ("primary_phone_number_id", Fields::All),
             ("email_addresses", Fields::Only(&[("id", Fields::All), ("email_address", Fields::All)])),
             ("phone_numbers", Fields::Only(&[("id", Fields::All), ("phone_number", Fields::All)])),
+            ("name", Fields::All),
+            ("slug", Fields::All),
+            ("role", Fields::All),
+            ("organization", Fields::Only(&ORGANIZATION_FIELDS)),
+            (
+                "public_user_data",
+                Fields::Only(&[
+                    ("user_id", Fields::All),
+                    ("identifier", Fields::All),
+                    ("first_name", Fields::All),
+                    ("last_name", Fields::All),
+                    ("image_url", Fields::All),
+                ]),
+            ),
         ]
     };
 }
 
 /// Everything `parse_event` reads: a caller may hand it an event trimmed to these fields (Clerk's
-/// user objects carry much more).
+/// objects carry much more).
 pub const EVENT_FIELDS: Fields = Fields::Only(&[
     ("type", Fields::All),
     ("timestamp", Fields::All),
     ("object", Fields::All),
     ("instance_id", Fields::All),
-    ("data", Fields::Only(&user_fields!())),
+    ("data", Fields::Only(&object_fields!())),
 ]);
 
-/// What `backfill` reads of its argument: an array of user objects, or the Backend API's page
+/// What `backfill` reads of its argument: an array of Clerk objects, or the Backend API's page
 /// (`{"data": [...]}`) of them.
-pub const USER_LIST_FIELDS: Fields = Fields::Only(&user_fields!(("data", Fields::Only(&user_fields!()))));
+pub const LIST_FIELDS: Fields = Fields::Only(&object_fields!(("data", Fields::Only(&object_fields!()))));
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClerkEvent {
@@ -101,6 +130,15 @@ pub enum ClerkEvent {
     /// `listed_at_ms`, did not have (`sync --reconcile`): removed like `user.deleted`, unless an
     /// event or import newer than the listing's start came for them.
     Unlisted { user_id: String, listed_at_ms: i64 },
+    /// `organization.created` or `organization.updated`, ordered by `data.updated_at`.
+    OrganizationUpsert { organization: OrganizationRecord, order_ms: i64 },
+    /// `organization.deleted`, ordered by the envelope `timestamp`.
+    OrganizationDelete { organization_id: String, order_ms: i64 },
+    /// `organizationMembership.created` or `.updated`, ordered by `data.updated_at`.
+    MembershipUpsert { membership: MembershipRecord, order_ms: i64 },
+    /// `organizationMembership.deleted` (which carries the whole membership), ordered by the
+    /// envelope `timestamp`.
+    MembershipDelete { membership_id: String, order_ms: i64 },
     /// Any other type: recorded, not applied.
     Other { event_type: String },
 }
@@ -108,9 +146,16 @@ pub enum ClerkEvent {
 pub const USER_CREATED: &str = "user.created";
 pub const USER_UPDATED: &str = "user.updated";
 pub const USER_DELETED: &str = "user.deleted";
+pub const ORGANIZATION_CREATED: &str = "organization.created";
+pub const ORGANIZATION_UPDATED: &str = "organization.updated";
+pub const ORGANIZATION_DELETED: &str = "organization.deleted";
+pub const MEMBERSHIP_CREATED: &str = "organizationMembership.created";
+pub const MEMBERSHIP_UPDATED: &str = "organizationMembership.updated";
+pub const MEMBERSHIP_DELETED: &str = "organizationMembership.deleted";
 
 /// What the inbox records of any event, valid or not: its `type`, the Clerk user it is about
-/// (`data.id` for `user.*` events, `data.user_id` for others) and the envelope time (Unix ms).
+/// (`data.id` for `user.*` events, `data.public_user_data.user_id` for memberships,
+/// `data.user_id` for others) and the envelope time (Unix ms).
 /// Read as SQL's `->>` reads JSON: a number or an object is kept as its JSON text.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Envelope {
@@ -131,9 +176,15 @@ fn as_text(value: Option<&Value>) -> Option<String> {
 pub fn envelope(event: &Value) -> Envelope {
     let event_type = as_text(event.get("type"));
     let data = event.get("data");
-    let user_key = if event_type.as_deref().is_some_and(|t| t.starts_with("user.")) { "id" } else { "user_id" };
+    let user = match event_type.as_deref() {
+        Some(t) if t.starts_with("user.") => data.and_then(|d| d.get("id")),
+        Some(t) if t.starts_with("organizationMembership.") => {
+            data.and_then(|d| d.get("public_user_data")).and_then(|p| p.get("user_id"))
+        }
+        _ => data.and_then(|d| d.get("user_id")),
+    };
     let event_at_ms = event.get("timestamp").and_then(Value::as_f64).filter(|ms| (0.0..=1e14).contains(ms));
-    Envelope { user_id: as_text(data.and_then(|d| d.get(user_key))), event_type, event_at_ms }
+    Envelope { user_id: as_text(user), event_type, event_at_ms }
 }
 
 /// The event to apply; None when it comes from another Clerk instance than `ours` (setting
@@ -155,7 +206,18 @@ pub fn parse_event(event: &Value) -> Result<ClerkEvent, PayloadError> {
         Some(_) => return Err(PayloadError::WrongType("type", "string")),
         None => return Err(PayloadError::MissingType),
     };
-    if kind != USER_CREATED && kind != USER_UPDATED && kind != USER_DELETED {
+    const APPLIED: [&str; 9] = [
+        USER_CREATED,
+        USER_UPDATED,
+        USER_DELETED,
+        ORGANIZATION_CREATED,
+        ORGANIZATION_UPDATED,
+        ORGANIZATION_DELETED,
+        MEMBERSHIP_CREATED,
+        MEMBERSHIP_UPDATED,
+        MEMBERSHIP_DELETED,
+    ];
+    if !APPLIED.contains(&kind) {
         return Ok(ClerkEvent::Other { event_type: kind.to_owned() });
     }
     let data = match envelope.get("data") {
@@ -163,14 +225,37 @@ pub fn parse_event(event: &Value) -> Result<ClerkEvent, PayloadError> {
         _ => return Err(PayloadError::MissingData),
     };
     let envelope_ms = field_i64(envelope, "timestamp", "timestamp")?;
-    if kind == USER_DELETED {
-        let user_id = field_str(data, "id", "data.id")?.ok_or(PayloadError::MissingUserId)?;
-        let order_ms = envelope_ms.ok_or(PayloadError::MissingTime)?;
-        return Ok(ClerkEvent::Delete { user_id: user_id.to_owned(), order_ms });
-    }
-    let user = UserRecord::from_clerk(data)?;
-    let order_ms = user.updated_at_ms.or(envelope_ms).ok_or(PayloadError::MissingTime)?;
-    Ok(ClerkEvent::Upsert { user, order_ms })
+    let deleted_at = || envelope_ms.ok_or(PayloadError::MissingTime);
+    let ordered_by = |updated_at_ms: Option<i64>| updated_at_ms.or(envelope_ms).ok_or(PayloadError::MissingTime);
+    Ok(match kind {
+        USER_DELETED => {
+            let user_id = field_str(data, "id", "data.id")?.ok_or(PayloadError::MissingUserId)?;
+            ClerkEvent::Delete { user_id: user_id.to_owned(), order_ms: deleted_at()? }
+        }
+        ORGANIZATION_DELETED => {
+            let id = field_str(data, "id", "data.id")?.ok_or(PayloadError::MissingField("data.id"))?;
+            ClerkEvent::OrganizationDelete { organization_id: id.to_owned(), order_ms: deleted_at()? }
+        }
+        MEMBERSHIP_DELETED => {
+            let id = field_str(data, "id", "data.id")?.ok_or(PayloadError::MissingField("data.id"))?;
+            ClerkEvent::MembershipDelete { membership_id: id.to_owned(), order_ms: deleted_at()? }
+        }
+        ORGANIZATION_CREATED | ORGANIZATION_UPDATED => {
+            let organization = OrganizationRecord::from_clerk(data)?;
+            let order_ms = ordered_by(organization.updated_at_ms)?;
+            ClerkEvent::OrganizationUpsert { organization, order_ms }
+        }
+        MEMBERSHIP_CREATED | MEMBERSHIP_UPDATED => {
+            let membership = MembershipRecord::from_clerk(data)?;
+            let order_ms = ordered_by(membership.updated_at_ms)?;
+            ClerkEvent::MembershipUpsert { membership, order_ms }
+        }
+        _ => {
+            let user = UserRecord::from_clerk(data)?;
+            let order_ms = ordered_by(user.updated_at_ms)?;
+            ClerkEvent::Upsert { user, order_ms }
+        }
+    })
 }
 
 #[cfg(test)]
@@ -230,9 +315,9 @@ mod tests {
         let created: Value = serde_json::from_str(CREATED).unwrap();
         let trimmed = EVENT_FIELDS.retain(&created);
         let page = json!({"data": [created["data"].clone()], "total_count": 1});
-        let listed = USER_LIST_FIELDS.retain(&page);
+        let listed = LIST_FIELDS.retain(&page);
         assert_eq!(listed["data"][0], trimmed["data"], "a page of users keeps what an event keeps of its user");
-        assert_eq!(USER_LIST_FIELDS.retain(&json!([created["data"].clone()]))[0], trimmed["data"]);
+        assert_eq!(LIST_FIELDS.retain(&json!([created["data"].clone()]))[0], trimmed["data"]);
         assert!(trimmed.to_string().len() < CREATED.len() / 2, "{trimmed}");
     }
 

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod event;
 pub mod headers;
 pub mod ident;
+pub mod organization;
 pub mod rejection;
 pub mod secret;
 pub mod settings;

@@ -5,7 +5,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
 
-use clerk_sync_core::engine::{Claim, Moved, Policy, Release, Removal, Store, UserRow, Usernames, Written};
+use clerk_sync_core::engine::{
+    Claim, MembershipRow, Moved, Objects, OrganizationRow, Parent, Policy, Release, Removal, Store, UserRow, Usernames,
+    Written,
+};
+use clerk_sync_core::organization::{MembershipRecord, OrganizationRecord};
 use clerk_sync_core::{ClerkEvent, DeleteMode, UserRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +34,12 @@ pub struct Memory {
     pub redacted: HashSet<String>,
     pub soft_delete: bool,
     pub policy: Policy,
+    pub objects: Objects,
+    /// clerk id → (name, updated_at_ms)
+    pub organizations: BTreeMap<String, (Option<String>, i64)>,
+    /// clerk id → (organization clerk id, user clerk id, role), with the app's foreign keys:
+    /// both rows must exist, and go with them (ON DELETE CASCADE).
+    pub memberships: BTreeMap<String, (String, String, Option<String>)>,
 }
 
 impl Default for Memory {
@@ -42,6 +52,9 @@ impl Default for Memory {
             redacted: HashSet::new(),
             soft_delete: false,
             policy: POLICY,
+            objects: Objects { organizations: true, memberships: true },
+            organizations: BTreeMap::new(),
+            memberships: BTreeMap::new(),
         }
     }
 }
@@ -142,12 +155,66 @@ impl Store for Memory {
             }
         } else {
             self.rows.remove(clerk_id);
+            self.memberships.retain(|_, (_, user, _)| user != clerk_id);
         }
         Ok(())
     }
 
     fn redact_payloads(&mut self, clerk_id: &str) -> Result<(), Infallible> {
         self.redacted.insert(clerk_id.to_owned());
+        Ok(())
+    }
+
+    fn objects(&mut self) -> Result<Objects, Infallible> {
+        Ok(self.objects)
+    }
+
+    fn hold(&mut self, clerk_id: &str) -> Result<Option<bool>, Infallible> {
+        Ok(self.state.get(clerk_id).map(|(_, deleted)| deleted.is_some()))
+    }
+
+    fn has_row(&mut self, parent: Parent<'_>) -> Result<bool, Infallible> {
+        Ok(match parent {
+            Parent::User(id) => self.rows.contains_key(id),
+            Parent::Organization(id) => self.organizations.contains_key(id),
+        })
+    }
+
+    fn write_organization(&mut self, row: &OrganizationRow<'_>) -> Result<Written, Infallible> {
+        let new = (row.name.map(Into::into), row.updated_at_ms);
+        Ok(match self.organizations.insert(row.clerk_id.to_owned(), new) {
+            None => Written::Inserted,
+            Some(_) => Written::Updated,
+        })
+    }
+
+    fn delete_organization(&mut self, clerk_id: &str) -> Result<(), Infallible> {
+        self.organizations.remove(clerk_id);
+        self.memberships.retain(|_, (organization, _, _)| organization != clerk_id);
+        Ok(())
+    }
+
+    fn write_membership(&mut self, row: &MembershipRow<'_>) -> Result<Option<Written>, Infallible> {
+        if !self.organizations.contains_key(row.organization_id) || !self.rows.contains_key(row.user_id) {
+            return Ok(None);
+        }
+        let new = (row.organization_id.to_owned(), row.user_id.to_owned(), row.role.map(Into::into));
+        Ok(Some(match self.memberships.insert(row.clerk_id.to_owned(), new) {
+            None => Written::Inserted,
+            Some(_) => Written::Updated,
+        }))
+    }
+
+    fn delete_membership(&mut self, clerk_id: &str) -> Result<(), Infallible> {
+        self.memberships.remove(clerk_id);
+        Ok(())
+    }
+
+    fn delete_memberships_of(&mut self, parent: Parent<'_>) -> Result<(), Infallible> {
+        self.memberships.retain(|_, (organization, user, _)| match parent {
+            Parent::User(id) => user != id,
+            Parent::Organization(id) => organization != id,
+        });
         Ok(())
     }
 }
@@ -173,4 +240,35 @@ pub fn user(id: &str, username: Option<&str>, email: Option<&str>, first_name: &
 pub fn upsert(user: UserRecord) -> ClerkEvent {
     let order_ms = user.updated_at_ms.unwrap();
     ClerkEvent::Upsert { user, order_ms }
+}
+
+pub fn organization(id: &str, name: &str, updated_at_ms: i64) -> OrganizationRecord {
+    OrganizationRecord {
+        clerk_id: id.into(),
+        name: Some(name.into()),
+        created_at_ms: Some(1),
+        updated_at_ms: Some(updated_at_ms),
+        ..OrganizationRecord::default()
+    }
+}
+
+/// A membership of `user_id` in `org_id` with `role`, updated at `updated_at_ms`; it carries its
+/// organization as of time 1 and the user's public data.
+pub fn membership(id: &str, org_id: &str, user_id: &str, role: &str, updated_at_ms: i64) -> ClerkEvent {
+    ClerkEvent::MembershipUpsert {
+        membership: MembershipRecord {
+            clerk_id: id.into(),
+            role: Some(role.into()),
+            created_at_ms: Some(1),
+            updated_at_ms: Some(updated_at_ms),
+            organization: organization(org_id, "From a membership", 1),
+            user: UserRecord {
+                clerk_id: user_id.into(),
+                email: Some(format!("{user_id}@example.com")),
+                first_name: Some("Public".into()),
+                ..UserRecord::default()
+            },
+        },
+        order_ms: updated_at_ms,
+    }
 }
