@@ -135,7 +135,7 @@ pub enum ClerkEvent {
     /// `organization.deleted`, ordered by the envelope `timestamp`.
     OrganizationDelete { organization_id: String, order_ms: i64 },
     /// `organizationMembership.created` or `.updated`, ordered by `data.updated_at`.
-    MembershipUpsert { membership: MembershipRecord, order_ms: i64 },
+    MembershipUpsert { membership: Box<MembershipRecord>, order_ms: i64 },
     /// `organizationMembership.deleted` (which carries the whole membership), ordered by the
     /// envelope `timestamp`.
     MembershipDelete { membership_id: String, order_ms: i64 },
@@ -246,7 +246,7 @@ pub fn parse_event(event: &Value) -> Result<ClerkEvent, PayloadError> {
             ClerkEvent::OrganizationUpsert { organization, order_ms }
         }
         MEMBERSHIP_CREATED | MEMBERSHIP_UPDATED => {
-            let membership = MembershipRecord::from_clerk(data)?;
+            let membership = Box::new(MembershipRecord::from_clerk(data)?);
             let order_ms = ordered_by(membership.updated_at_ms)?;
             ClerkEvent::MembershipUpsert { membership, order_ms }
         }

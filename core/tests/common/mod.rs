@@ -256,7 +256,7 @@ pub fn organization(id: &str, name: &str, updated_at_ms: i64) -> OrganizationRec
 /// organization as of time 1 and the user's public data.
 pub fn membership(id: &str, org_id: &str, user_id: &str, role: &str, updated_at_ms: i64) -> ClerkEvent {
     ClerkEvent::MembershipUpsert {
-        membership: MembershipRecord {
+        membership: Box::new(MembershipRecord {
             clerk_id: id.into(),
             role: Some(role.into()),
             created_at_ms: Some(1),
@@ -268,7 +268,7 @@ pub fn membership(id: &str, org_id: &str, user_id: &str, role: &str, updated_at_
                 first_name: Some("Public".into()),
                 ..UserRecord::default()
             },
-        },
+        }),
         order_ms: updated_at_ms,
     }
 }
