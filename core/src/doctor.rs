@@ -100,6 +100,10 @@ fn target_findings(target: &Target, facts: &TableFacts, out: &mut Vec<Finding>) 
             TargetError::SoftDeleteWithoutColumn => {
                 "SELECT clerk_sync.set_setting('column.deleted_at', <a timestamp or boolean column>);".to_owned()
             }
+            TargetError::ReferenceWithoutId(setting) => format!(
+                "SELECT clerk_sync.set_setting({}, 'id'); or SELECT clerk_sync.set_setting('membership.references', 'clerk_ids');",
+                literal(setting)
+            ),
             // The table is known to exist here; triggers are checked below.
             TargetError::NoTable(_) | TargetError::DeferrableTrigger(_) => String::new(),
         };

@@ -8,6 +8,7 @@ pub mod event;
 pub mod headers;
 pub mod ident;
 pub mod organization;
+pub mod organization_sql;
 pub mod rejection;
 pub mod secret;
 pub mod settings;
@@ -20,7 +21,7 @@ pub use event::{envelope, parse_event, parse_ours, ClerkEvent, Envelope, Payload
 pub use headers::{HeaderEntry, SignatureHeaders};
 pub use rejection::{HeaderKind, Rejection};
 pub use secret::{SecretError, SigningKey};
-pub use settings::{DeleteMode, SettingError, Settings, Target};
+pub use settings::{DeleteMode, MembershipTarget, OrganizationTarget, References, SettingError, Settings, Target};
 pub use signature::{sign, verify, Verified};
 pub use user::UserRecord;
 

@@ -36,6 +36,44 @@ pub struct Target {
     pub delete_mode: DeleteMode,
 }
 
+/// How a membership's row names its organization and its user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum References {
+    /// By the app's row ids (`"Organization".id`, `"User".id`): foreign keys, ON DELETE CASCADE.
+    AppIds,
+    /// By Clerk ids (`org_…`, `user_…`) in text columns.
+    ClerkIds,
+}
+
+/// Where organizations are written. Optional columns are `None` when not mapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationTarget {
+    pub schema: String,
+    pub table: String,
+    pub clerk_org_id: String,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    pub image_url: Option<String>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+}
+
+/// Where memberships are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipTarget {
+    pub schema: String,
+    pub table: String,
+    pub clerk_membership_id: String,
+    pub id: Option<String>,
+    pub organization: String,
+    pub user: String,
+    pub references: References,
+    pub role: Option<String>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+}
+
 /// The typed, effective settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -47,6 +85,8 @@ pub struct Settings {
     /// The channel that applied changes are notified on; None: no notifications.
     pub notify_channel: Option<String>,
     pub target: Target,
+    pub organizations: OrganizationTarget,
+    pub memberships: MembershipTarget,
     /// Every setting's effective value as text, in `SPECS` order.
     values: Vec<String>,
 }
@@ -104,12 +144,30 @@ fn boolean(value: &str) -> Result<bool, String> {
 
 macro_rules! column_spec {
     ($name:literal, $default:literal, $field:ident, $what:literal) => {
+        column_spec!($name, $default, target.$field, $what)
+    };
+    ($name:literal, $default:literal, $target:ident . $field:ident, $what:literal) => {
         SettingSpec {
             name: $name,
             default: $default,
             description: concat!("Column for ", $what, "; empty: not written"),
             apply: |s, v| {
-                s.target.$field = optional_column(v)?;
+                s.$target.$field = optional_column(v)?;
+                Ok(())
+            },
+        }
+    };
+}
+
+/// A required identifier: a schema, a table, or a column rows are matched on.
+macro_rules! identifier_spec {
+    ($name:literal, $default:literal, $target:ident . $field:ident, $what:literal) => {
+        SettingSpec {
+            name: $name,
+            default: $default,
+            description: $what,
+            apply: |s, v| {
+                s.$target.$field = identifier(v)?;
                 Ok(())
             },
         }
@@ -221,6 +279,72 @@ pub const SPECS: &[SettingSpec] = &[
             Ok(())
         },
     },
+    identifier_spec!(
+        "organization.schema",
+        "public",
+        organizations.schema,
+        "Schema of the organizations table"
+    ),
+    identifier_spec!(
+        "organization.table",
+        "Organization",
+        organizations.table,
+        "Name of the organizations table; organization events are ignored while it does not exist"
+    ),
+    identifier_spec!(
+        "organization.column.clerk_org_id",
+        "clerkOrgId",
+        organizations.clerk_org_id,
+        "Column holding the Clerk organization id (required; rows are matched on it)"
+    ),
+    column_spec!("organization.column.id", "id", organizations.id, "the organization's row id"),
+    column_spec!("organization.column.name", "name", organizations.name, "the organization's name"),
+    column_spec!("organization.column.slug", "slug", organizations.slug, "the organization's slug"),
+    column_spec!("organization.column.image_url", "imageUrl", organizations.image_url, "the organization's image_url"),
+    column_spec!("organization.column.created_at", "createdAt", organizations.created_at, "the organization's created_at"),
+    column_spec!("organization.column.updated_at", "updatedAt", organizations.updated_at, "the organization's updated_at"),
+    identifier_spec!("membership.schema", "public", memberships.schema, "Schema of the memberships table"),
+    identifier_spec!(
+        "membership.table",
+        "Membership",
+        memberships.table,
+        "Name of the memberships table; membership events are ignored while it does not exist"
+    ),
+    identifier_spec!(
+        "membership.column.clerk_membership_id",
+        "clerkMembershipId",
+        memberships.clerk_membership_id,
+        "Column holding the Clerk membership id (required; rows are matched on it)"
+    ),
+    column_spec!("membership.column.id", "id", memberships.id, "the membership's row id"),
+    identifier_spec!(
+        "membership.column.organization",
+        "organizationId",
+        memberships.organization,
+        "Column referring to the membership's organization (see membership.references)"
+    ),
+    identifier_spec!(
+        "membership.column.user",
+        "userId",
+        memberships.user,
+        "Column referring to the membership's user (see membership.references)"
+    ),
+    SettingSpec {
+        name: "membership.references",
+        default: "ids",
+        description: "What membership.column.organization and .user hold: ids (the rows' ids, foreign keys) or clerk_ids (org_... and user_...)",
+        apply: |s, v| {
+            s.memberships.references = match v.trim() {
+                "ids" => References::AppIds,
+                "clerk_ids" => References::ClerkIds,
+                _ => return Err(format!("\"{v}\" is neither ids nor clerk_ids")),
+            };
+            Ok(())
+        },
+    },
+    column_spec!("membership.column.role", "role", memberships.role, "the role key (org:admin, org:member, custom)"),
+    column_spec!("membership.column.created_at", "createdAt", memberships.created_at, "the membership's created_at"),
+    column_spec!("membership.column.updated_at", "updatedAt", memberships.updated_at, "the membership's updated_at"),
 ];
 
 impl Default for Settings {
@@ -246,6 +370,29 @@ impl Default for Settings {
                 updated_at: None,
                 deleted_at: None,
                 delete_mode: DeleteMode::Delete,
+            },
+            organizations: OrganizationTarget {
+                schema: String::new(),
+                table: String::new(),
+                clerk_org_id: String::new(),
+                id: None,
+                name: None,
+                slug: None,
+                image_url: None,
+                created_at: None,
+                updated_at: None,
+            },
+            memberships: MembershipTarget {
+                schema: String::new(),
+                table: String::new(),
+                clerk_membership_id: String::new(),
+                id: None,
+                organization: String::new(),
+                user: String::new(),
+                references: References::AppIds,
+                role: None,
+                created_at: None,
+                updated_at: None,
             },
             values: vec![String::new(); SPECS.len()],
         };
@@ -297,6 +444,16 @@ mod tests {
         assert_eq!(s.target.photo_url.as_deref(), Some("photoUrl"));
         assert_eq!(s.target.deleted_at, None);
         assert_eq!(s.target.delete_mode, DeleteMode::Delete);
+        assert_eq!(
+            (s.organizations.table.as_str(), s.organizations.clerk_org_id.as_str()),
+            ("Organization", "clerkOrgId")
+        );
+        assert_eq!(s.organizations.slug.as_deref(), Some("slug"));
+        assert_eq!(
+            (s.memberships.table.as_str(), s.memberships.organization.as_str()),
+            ("Membership", "organizationId")
+        );
+        assert_eq!((s.memberships.user.as_str(), s.memberships.references), ("userId", References::AppIds));
     }
 
     #[test]
@@ -319,6 +476,10 @@ mod tests {
         }
         assert!(matches!(validate("max_body_bytes", "0"), Err(SettingError::Invalid { .. })));
         assert!(matches!(validate("delete_mode", "hard"), Err(SettingError::Invalid { .. })));
+        assert!(matches!(validate("membership.references", "fk"), Err(SettingError::Invalid { .. })));
+        assert!(validate("membership.references", "clerk_ids").is_ok());
+        assert!(matches!(validate("membership.column.user", ""), Err(SettingError::Invalid { .. })));
+        assert!(validate("organization.column.slug", "").is_ok());
         assert!(matches!(validate("redact_on_delete", "maybe"), Err(SettingError::Invalid { .. })));
         assert!(matches!(validate("target_table", ""), Err(SettingError::Invalid { .. })));
         assert!(matches!(validate("column.clerk_user_id", ""), Err(SettingError::Invalid { .. })));

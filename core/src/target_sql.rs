@@ -66,6 +66,8 @@ pub enum TargetError {
     Generated(String),
     #[error("delete_mode = soft needs setting column.deleted_at")]
     SoftDeleteWithoutColumn,
+    #[error("membership.references = ids needs setting {0} (the row id the membership refers to)")]
+    ReferenceWithoutId(&'static str),
     #[error("trigger {0} on the target table is DEFERRABLE: at commit it would run with the committing role's rights, not the table owner's")]
     DeferrableTrigger(String),
 }
@@ -110,7 +112,7 @@ pub struct TargetStatements {
     pub usernames: Usernames,
 }
 
-fn kind_name(kind: &ColumnKind) -> String {
+pub(crate) fn kind_name(kind: &ColumnKind) -> String {
     match kind {
         ColumnKind::Other(name) => name.clone(),
         other => format!("{other:?}").to_lowercase(),
@@ -118,7 +120,7 @@ fn kind_name(kind: &ColumnKind) -> String {
 }
 
 /// `ms` (a bigint parameter of Unix milliseconds) as a value of the column's type.
-fn time_expr(column: &str, kind: &ColumnKind, ms: &str) -> Result<String, TargetError> {
+pub(crate) fn time_expr(column: &str, kind: &ColumnKind, ms: &str) -> Result<String, TargetError> {
     let tstz = format!("('epoch'::pg_catalog.timestamptz + {ms} * '1 millisecond'::pg_catalog.interval)");
     let utc = format!("({tstz} AT TIME ZONE 'UTC')");
     Ok(match kind {
@@ -137,7 +139,7 @@ fn time_expr(column: &str, kind: &ColumnKind, ms: &str) -> Result<String, Target
     })
 }
 
-fn text_expr(column: &str, kind: &ColumnKind, param: &str) -> Result<String, TargetError> {
+pub(crate) fn text_expr(column: &str, kind: &ColumnKind, param: &str) -> Result<String, TargetError> {
     match kind {
         ColumnKind::Text => Ok(param.to_owned()),
         other => Err(TargetError::WrongType { column: column.to_owned(), found: kind_name(other), wanted: "text" }),
@@ -192,24 +194,29 @@ where
         insert_values.push(expr.clone());
     }
     if let Some(id) = &target.id {
-        let info = lookup(id, "column.id")?;
-        if !info.has_default {
-            let value = match info.kind {
-                ColumnKind::Uuid => "pg_catalog.gen_random_uuid()".to_owned(),
-                ColumnKind::Text => "pg_catalog.gen_random_uuid()::pg_catalog.text".to_owned(),
-                ref other => {
-                    return Err(TargetError::WrongType {
-                        column: id.clone(),
-                        found: kind_name(other),
-                        wanted: "a generated id (uuid or text), or give the column a default",
-                    })
-                }
-            };
+        if let Some(value) = generated_id(id, &lookup(id, "column.id")?)? {
             insert_columns.push(quote_ident(id));
             insert_values.push(value);
         }
     }
     Ok(Mapping { set_list, insert_columns, insert_values })
+}
+
+/// The value of a new row's id column: a random UUID when the column has no default (Prisma
+/// fills ids client-side), else nothing (the database fills it).
+pub(crate) fn generated_id(id: &str, info: &ColumnInfo) -> Result<Option<String>, TargetError> {
+    if info.has_default {
+        return Ok(None);
+    }
+    match info.kind {
+        ColumnKind::Uuid => Ok(Some("pg_catalog.gen_random_uuid()".to_owned())),
+        ColumnKind::Text => Ok(Some("pg_catalog.gen_random_uuid()::pg_catalog.text".to_owned())),
+        ref other => Err(TargetError::WrongType {
+            column: id.to_owned(),
+            found: kind_name(other),
+            wanted: "a generated id (uuid or text), or give the column a default",
+        }),
+    }
 }
 
 const UNNEST_ROWS: &str = "ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), \
