@@ -37,12 +37,11 @@ fn table_name(schema: &str, table: &str) -> String {
 /// (column, setting) of every optional column mapped, with its value parameter, as text or time.
 type Mapped<'a> = [(&'a Option<String>, &'static str, &'static str, bool)];
 
-/// The `SET` list and the insert's columns and values of `clerk = $1` and the mapped columns.
-fn assignments<L>(
-    clerk: &str,
-    mapped: &Mapped<'_>,
-    lookup: &L,
-) -> Result<(Vec<String>, Vec<String>, Vec<String>), TargetError>
+/// The `SET` list, and the insert's columns and values.
+type Assignments = (Vec<String>, Vec<String>, Vec<String>);
+
+/// The assignments of `clerk = $1` and the mapped columns.
+fn assignments<L>(clerk: &str, mapped: &Mapped<'_>, lookup: &L) -> Result<Assignments, TargetError>
 where
     L: Fn(&str, &'static str) -> Result<ColumnInfo, TargetError>,
 {
