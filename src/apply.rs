@@ -6,7 +6,8 @@
 //! the user is deleted: nothing changed), `ignored` (an event type that is not applied).
 
 use clerk_sync_core::engine::{self, EngineError, Outcome};
-use clerk_sync_core::event::{EVENT_FIELDS, USER_LIST_FIELDS};
+use clerk_sync_core::event::{EVENT_FIELDS, LIST_FIELDS};
+use clerk_sync_core::organization::{MembershipRecord, OrganizationRecord};
 use clerk_sync_core::{parse_ours, ClerkEvent, PayloadError, UserRecord};
 use pgrx::prelude::*;
 use serde_json::Value;
@@ -22,6 +23,7 @@ impl From<EngineError<ClerkSyncError>> for ClerkSyncError {
     fn from(error: EngineError<ClerkSyncError>) -> Self {
         match error {
             EngineError::UsernameExhausted(base) => ClerkSyncError::UsernameExhausted(base),
+            EngineError::MissingParent(membership, parents) => ClerkSyncError::MissingParent(membership, parents),
             EngineError::Store(error) => error,
         }
     }
@@ -45,23 +47,36 @@ fn clerk_apply(event: Option<RawJsonb>) -> &'static str {
     apply_event(&event.to_value(&EVENT_FIELDS)).or_report().word()
 }
 
-/// A user of the Backend API's list as the event that brings its state: a `user.updated` at its
-/// `updated_at`.
-fn imported(user: &Value) -> Result<ClerkEvent, ClerkSyncError> {
-    let object = user.as_object().ok_or(PayloadError::NotAnObject)?;
-    let user = UserRecord::from_clerk(object)?;
-    let order_ms = user.updated_at_ms.ok_or(PayloadError::MissingTime)?;
-    Ok(ClerkEvent::Upsert { user, order_ms })
+/// An object of a Backend API list (a user, an organization or a membership, by its `object`) as
+/// the event that brings its state: an update at its `updated_at`.
+fn imported(object: &Value) -> Result<ClerkEvent, ClerkSyncError> {
+    let fields = object.as_object().ok_or(PayloadError::NotAnObject)?;
+    let time = |updated_at_ms: Option<i64>| updated_at_ms.ok_or(PayloadError::MissingTime);
+    Ok(match fields.get("object").and_then(Value::as_str) {
+        Some("organization") => {
+            let organization = OrganizationRecord::from_clerk(fields)?;
+            ClerkEvent::OrganizationUpsert { order_ms: time(organization.updated_at_ms)?, organization }
+        }
+        Some("organization_membership") => {
+            let membership = Box::new(MembershipRecord::from_clerk(fields)?);
+            ClerkEvent::MembershipUpsert { order_ms: time(membership.updated_at_ms)?, membership }
+        }
+        _ => {
+            let user = UserRecord::from_clerk(fields)?;
+            ClerkEvent::Upsert { order_ms: time(user.updated_at_ms)?, user }
+        }
+    })
 }
 
-/// Imports users who existed before the webhook: a JSON array of Clerk user objects (the shape
-/// of the Backend API's user list), each applied like a `user.updated` at its `updated_at`, so
-/// newer webhooks win over older imports and the other way round. All or nothing: a malformed
-/// element raises, naming its index.
+/// Imports what existed before the webhook: a JSON array of Clerk objects (the shape of the
+/// Backend API's lists, or such a list's `{"data": [...]}` page) — users, organizations and
+/// memberships, told apart by `object` (a user when absent) — each applied like an update at its
+/// `updated_at`, so newer webhooks win over older imports and the other way round. All or
+/// nothing: a malformed element raises, naming its index.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn backfill(users: Option<RawJsonb>) -> TableIterator<'static, (name!(outcome, String), name!(users, i64))> {
-    let users = users.ok_or(ClerkSyncError::NullArgument("users")).or_report().to_value(&USER_LIST_FIELDS);
+    let users = users.ok_or(ClerkSyncError::NullArgument("users")).or_report().to_value(&LIST_FIELDS);
     let list = match users {
         Value::Array(list) => list,
         Value::Object(mut page) => match page.remove("data") {
@@ -96,10 +111,6 @@ mod tests {
     use serde_json::{json, Value};
 
     const JANE: &str = "user_2zQmA7bXkP4rLwN9sT1vC3dE5fG";
-
-    fn user_field(clerk_id: &str, column: &str) -> Option<String> {
-        text_query(&format!("SELECT \"{column}\"::text FROM \"User\" WHERE \"clerkUserId\" = $1"), &[clerk_id])
-    }
 
     fn with_id(text: &str, id: &str) -> Value {
         let mut e = event(text);

@@ -53,12 +53,13 @@ pub enum NotBatched {
 /// Plans `events` over what the database holds and writes the plan. Run it in a subtransaction:
 /// on any error, what it wrote (placeholder state rows included) must be rolled back.
 pub fn write_plan(events: &[&ClerkEvent], settings: Rc<Settings>) -> Result<Plan, NotBatched> {
-    let policy = SpiStore::new(settings.clone()).policy()?;
+    let mut store = SpiStore::new(settings.clone());
+    let (policy, objects) = (store.policy()?, store.objects()?);
     let target = target::plan(&settings.target)?;
     let (users, names) = batch::lookups(events, policy.usernames);
     let states = user_state::lock_states(&users)?;
     let existing: HashSet<String> = states.keys().cloned().collect();
-    let mut snapshot = Snapshot { states, ..Snapshot::default() };
+    let mut snapshot = Snapshot { states, objects, ..Snapshot::default() };
     snapshot.looked_up.extend(names.iter().cloned());
     let wanted: HashSet<&str> = users.iter().map(String::as_str).collect();
     for (clerk_id, username) in target.rows_of(&users, &names)? {

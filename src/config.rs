@@ -55,6 +55,8 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
         changed
     });
     crate::target::invalidate(relid, config_changed);
+    crate::organizations::invalidate(relid, config_changed);
+    crate::memberships::invalidate(relid, config_changed);
 }
 
 /// Trigger on the secret and setting tables: tells every backend to reload its cache.

@@ -33,6 +33,8 @@ pub enum ClerkSyncError {
     Target(#[from] TargetError),
     #[error("every candidate username derived from \"{0}\" is taken")]
     UsernameExhausted(String),
+    #[error("membership {0}: the row of {1} it refers to is missing")]
+    MissingParent(String, String),
     #[error("no stored delivery with svix-id \"{0}\"")]
     NoSuchDelivery(String),
     /// Element `index` (from 0) of a function's array argument.
@@ -60,6 +62,7 @@ impl ClerkSyncError {
             Self::Payload(_) => ERRCODE_INVALID_PARAMETER_VALUE,
             Self::Target(_) => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             Self::UsernameExhausted(_) => ERRCODE_UNIQUE_VIOLATION,
+            Self::MissingParent(..) => ERRCODE_FOREIGN_KEY_VIOLATION,
             Self::NoSuchDelivery(_) => ERRCODE_UNDEFINED_OBJECT,
             Self::Element { source, .. } => source.sqlstate(),
             Self::Spi(_) => ERRCODE_INTERNAL_ERROR,

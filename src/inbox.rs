@@ -17,8 +17,9 @@ use crate::jsonb::RawJsonb;
 use crate::statements::{Statement, BOOL, FLOAT8, INT4_ARRAY, INTERVAL, JSONB, TEXT, TEXT_ARRAY};
 use crate::subtransaction::Failure;
 
-/// Erasure of a stored payload (the SQL expression `$payload` names): only what ordering needs
-/// (type, timestamp, ids, updated_at) is kept; names, emails, phone numbers, IP addresses and user
+/// Erasure of a stored payload (the SQL expression `$payload` names): only what ordering and a
+/// replay need (type, timestamp, ids — a membership's organization and user by id — updated_at,
+/// a membership's role) is kept; names, emails, phone numbers, images, IP addresses and user
 /// agents go. Written out in the statements, so that this library also works with the SQL of an
 /// earlier release until `ALTER EXTENSION clerk_sync UPDATE` runs.
 macro_rules! redacted {
@@ -44,6 +45,19 @@ macro_rules! redacted {
             "'updated_at', ",
             $payload,
             " -> 'data' -> 'updated_at', ",
+            "'role', ",
+            $payload,
+            " -> 'data' -> 'role', ",
+            "'organization', CASE WHEN ",
+            $payload,
+            " -> 'data' ? 'organization' THEN pg_catalog.jsonb_build_object('id', ",
+            $payload,
+            " -> 'data' -> 'organization' -> 'id') END, ",
+            "'public_user_data', CASE WHEN ",
+            $payload,
+            " -> 'data' ? 'public_user_data' THEN pg_catalog.jsonb_build_object('user_id', ",
+            $payload,
+            " -> 'data' -> 'public_user_data' -> 'user_id') END, ",
             "'redacted', true)))"
         )
     };

@@ -4,6 +4,7 @@
 
 use pgrx::prelude::*;
 
+mod app_table;
 mod apply;
 mod batch;
 mod config;
@@ -12,7 +13,9 @@ mod guc;
 mod identity;
 mod inbox;
 mod jsonb;
+mod memberships;
 mod notify;
+mod organizations;
 mod receive;
 mod reconcile;
 mod secrets;

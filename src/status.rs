@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use crate::config;
 use crate::error::{ClerkSyncError, OrReport};
-use crate::target;
+use crate::{app_table, target};
 
 /// The first column of the first row; None for NULL or no row.
 fn one_row<T: pgrx::FromDatum + pgrx::IntoDatum>(
@@ -30,7 +30,9 @@ fn one_row<T: pgrx::FromDatum + pgrx::IntoDatum>(
 
 /// The users table's facts, or None when it does not exist.
 fn table_facts(settings: &clerk_sync_core::Settings) -> Result<Option<TableFacts>, ClerkSyncError> {
-    let Ok((relid, owner)) = target::table_oid(&settings.target) else { return Ok(None) };
+    let Some((relid, owner)) = app_table::find(&settings.target.schema, &settings.target.table)? else {
+        return Ok(None);
+    };
     let mut needed = vec!["SELECT", "INSERT", "UPDATE"];
     if settings.target.delete_mode == DeleteMode::Delete {
         needed.push("DELETE");
@@ -46,10 +48,10 @@ fn table_facts(settings: &clerk_sync_core::Settings) -> Result<Option<TableFacts
         })
         .collect();
     Ok(Some(TableFacts {
-        columns: target::columns(relid)?,
+        columns: app_table::columns(relid)?,
         owner: one_row::<String>("SELECT pg_catalog.pg_get_userbyid($1)::text", &[owner.into()])?.unwrap_or_default(),
         owner_lacks,
-        deferrable_trigger: target::deferrable_trigger(relid)?,
+        deferrable_trigger: app_table::deferrable_trigger(relid)?,
     }))
 }
 

@@ -4,10 +4,15 @@
 
 use std::rc::Rc;
 
-use clerk_sync_core::engine::{Claim, Moved, Policy, Release, Removal, Store, UserRow, Written};
+use clerk_sync_core::engine::{
+    Claim, MembershipRow, Moved, Objects, OrganizationRow, Parent, Policy, Release, Removal, Store, UserRow, Written,
+};
+use clerk_sync_core::target_sql::TargetError;
 use clerk_sync_core::Settings;
 
 use crate::error::ClerkSyncError;
+use crate::memberships::{self, MembershipPlan};
+use crate::organizations::{self, OrganizationPlan};
 use crate::target::{self, TargetPlan};
 use crate::{inbox, user_state, usernames};
 
@@ -27,6 +32,26 @@ impl SpiStore {
     /// stored erased too.
     pub fn erased(&self) -> bool {
         self.erased
+    }
+
+    fn organizations(&self) -> Result<Option<Rc<OrganizationPlan>>, ClerkSyncError> {
+        organizations::plan(&self.settings.organizations)
+    }
+
+    fn memberships(&self) -> Result<Option<Rc<MembershipPlan>>, ClerkSyncError> {
+        memberships::plan(&self.settings)
+    }
+
+    /// The organizations table, which the engine asks for only once it knows it exists (it may
+    /// have been dropped since).
+    fn organizations_table(&self) -> Result<Rc<OrganizationPlan>, ClerkSyncError> {
+        let target = &self.settings.organizations;
+        self.organizations()?.ok_or_else(|| TargetError::NoTable(format!("{}.{}", target.schema, target.table)).into())
+    }
+
+    fn memberships_table(&self) -> Result<Rc<MembershipPlan>, ClerkSyncError> {
+        let target = &self.settings.memberships;
+        self.memberships()?.ok_or_else(|| TargetError::NoTable(format!("{}.{}", target.schema, target.table)).into())
     }
 
     fn target(&mut self) -> Result<&TargetPlan, ClerkSyncError> {
@@ -91,5 +116,40 @@ impl Store for SpiStore {
     fn redact_payloads(&mut self, clerk_id: &str) -> Result<(), Self::Error> {
         self.erased = true;
         inbox::redact(clerk_id).map(|_| ())
+    }
+
+    fn objects(&mut self) -> Result<Objects, Self::Error> {
+        Ok(Objects { organizations: self.organizations()?.is_some(), memberships: self.memberships()?.is_some() })
+    }
+
+    fn hold(&mut self, clerk_id: &str) -> Result<Option<bool>, Self::Error> {
+        user_state::hold(clerk_id)
+    }
+
+    fn has_row(&mut self, parent: Parent<'_>) -> Result<bool, Self::Error> {
+        match parent {
+            Parent::User(id) => self.target()?.has_row(id),
+            Parent::Organization(id) => self.organizations()?.map_or(Ok(false), |plan| plan.has_row(id)),
+        }
+    }
+
+    fn write_organization(&mut self, row: &OrganizationRow<'_>) -> Result<Written, Self::Error> {
+        self.organizations_table()?.write(row)
+    }
+
+    fn delete_organization(&mut self, clerk_id: &str) -> Result<(), Self::Error> {
+        self.organizations_table()?.delete(clerk_id)
+    }
+
+    fn write_membership(&mut self, row: &MembershipRow<'_>) -> Result<Option<Written>, Self::Error> {
+        self.memberships_table()?.write(row)
+    }
+
+    fn delete_membership(&mut self, clerk_id: &str) -> Result<(), Self::Error> {
+        self.memberships_table()?.delete(clerk_id)
+    }
+
+    fn delete_memberships_of(&mut self, parent: Parent<'_>) -> Result<(), Self::Error> {
+        self.memberships_table()?.delete_of(parent)
     }
 }

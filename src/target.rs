@@ -12,15 +12,14 @@ use std::rc::Rc;
 use clerk_sync_core::batch::{Plan, RowValues};
 use clerk_sync_core::engine::{UserRow, Usernames, Written};
 use clerk_sync_core::settings::Target;
-use clerk_sync_core::target_sql::{self, BatchStatements, ColumnInfo, ColumnKind, InsertNew, TargetError};
+use clerk_sync_core::target_sql::{self, BatchStatements, InsertNew, TargetError};
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
-use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
 
 use crate::error::ClerkSyncError;
 use crate::statements::{execute, execute_planned_now, prepare, INT8, TEXT};
-use crate::table_owner;
+use crate::{app_table, table_owner};
 
 pub struct TargetPlan {
     relid: pg_sys::Oid,
@@ -186,85 +185,11 @@ impl TargetPlan {
     }
 }
 
-/// The table's oid and owner.
-pub(crate) fn table_oid(target: &Target) -> Result<(pg_sys::Oid, pg_sys::Oid), ClerkSyncError> {
-    let found = Spi::connect(|client| {
-        client
-            .select(
-                "SELECT c.oid, c.relowner FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
-                Some(1),
-                &[target.schema.as_str().into(), target.table.as_str().into()],
-            )?
-            .next()
-            .map(|row| Ok::<_, pgrx::spi::Error>((row.get::<pg_sys::Oid>(1)?, row.get::<pg_sys::Oid>(2)?)))
-            .transpose()
-    })?;
-    match found {
-        Some((Some(oid), Some(owner))) => Ok((oid, owner)),
-        _ => Err(TargetError::NoTable(format!("{}.{}", target.schema, target.table)).into()),
-    }
-}
-
-/// A trigger that can be deferred to commit would run there with the rights of whoever commits,
-/// outside the owner's restricted context; one whose function is SECURITY DEFINER runs as that
-/// function's owner anyway.
-pub(crate) fn deferrable_trigger(relid: pg_sys::Oid) -> Result<Option<String>, ClerkSyncError> {
-    Ok(Spi::connect(|client| {
-        client
-            .select(
-                "SELECT t.tgname::text FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid \
-                 WHERE t.tgrelid = $1 AND t.tgdeferrable AND NOT t.tgisinternal AND NOT p.prosecdef \
-                 ORDER BY t.tgname LIMIT 1",
-                Some(1),
-                &[relid.into()],
-            )?
-            .next()
-            .map(|row| row.get::<String>(1))
-            .transpose()
-            .map(Option::flatten)
-    })?)
-}
-
-pub(crate) fn columns(relid: pg_sys::Oid) -> Result<Vec<(String, ColumnInfo)>, ClerkSyncError> {
-    Ok(Spi::connect(|client| {
-        client
-            .select(
-                "SELECT a.attname::text, bt.typname::text, bt.typcategory::text, a.attnotnull,
-                        a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '', a.attgenerated <> '',
-                        EXISTS (SELECT 1 FROM pg_catalog.pg_index i
-                                WHERE i.indrelid = a.attrelid AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
-                                  AND i.indkey[0] = a.attnum AND i.indpred IS NULL AND i.indexprs IS NULL)
-                 FROM pg_catalog.pg_attribute a
-                 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-                 JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
-                 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped",
-                None,
-                &[relid.into()],
-            )?
-            .map(|row| {
-                let name = row.get::<String>(1)?.unwrap_or_default();
-                let typname = row.get::<String>(2)?.unwrap_or_default();
-                let category = row.get::<String>(3)?.unwrap_or_default();
-                let info = ColumnInfo {
-                    kind: ColumnKind::from_catalog(&typname, &category),
-                    not_null: row.get::<bool>(4)?.unwrap_or(false),
-                    has_default: row.get::<bool>(5)?.unwrap_or(false),
-                    generated: row.get::<bool>(6)?.unwrap_or(false),
-                    unique: row.get::<bool>(7)?.unwrap_or(false),
-                };
-                Ok((name, info))
-            })
-            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
-    })?)
-}
-
 fn build(target: &Target) -> Result<TargetPlan, ClerkSyncError> {
-    let (relid, owner) = table_oid(target)?;
-    if let Some(trigger) = deferrable_trigger(relid)? {
-        return Err(TargetError::DeferrableTrigger(trigger).into());
-    }
-    let columns = columns(relid)?;
+    let (relid, owner) = app_table::find(&target.schema, &target.table)?
+        .ok_or_else(|| TargetError::NoTable(format!("{}.{}", target.schema, target.table)))?;
+    app_table::refuse_deferrable_triggers(relid)?;
+    let columns = app_table::columns(relid)?;
     let statements = target_sql::build(target, |name| {
         columns.iter().find(|(column, _)| column == name).map(|(_, info)| info.clone())
     })?;

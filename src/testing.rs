@@ -34,10 +34,23 @@ pub const PHONE_ONLY: &str = include_str!("../tests/fixtures/events/user.created
 pub const UNICODE: &str = include_str!("../tests/fixtures/events/user.created.username-unicode.json");
 pub const SESSION: &str = include_str!("../tests/fixtures/events/session.created.json");
 pub const PRISMA_SCHEMA: &str = include_str!("../tests/fixtures/prisma_schema.sql");
+pub const PRISMA_ORGANIZATIONS: &str = include_str!("../tests/fixtures/prisma_organizations.sql");
+pub const ORG_CREATED: &str = include_str!("../tests/fixtures/events/organization.created.json");
+pub const ORG_UPDATED: &str = include_str!("../tests/fixtures/events/organization.updated.json");
+pub const ORG_DELETED: &str = include_str!("../tests/fixtures/events/organization.deleted.json");
+pub const MEMBER_CREATED: &str = include_str!("../tests/fixtures/events/organizationMembership.created.json");
+pub const MEMBER_UPDATED: &str = include_str!("../tests/fixtures/events/organizationMembership.updated.json");
+pub const MEMBER_DELETED: &str = include_str!("../tests/fixtures/events/organizationMembership.deleted.json");
 
 /// Creates the seed app's tables ("User", "Session", "TrainingData") in public.
 pub fn prisma_schema() {
     Spi::run(PRISMA_SCHEMA).unwrap();
+}
+
+/// The seed app's tables and the README's "Organization" and "Membership".
+pub fn prisma_b2b_schema() {
+    prisma_schema();
+    Spi::run(PRISMA_ORGANIZATIONS).unwrap();
 }
 
 pub fn event(text: &str) -> serde_json::Value {
@@ -61,6 +74,11 @@ pub fn users() -> String {
         &[],
     )
     .unwrap()
+}
+
+/// A column of the "User" row with this Clerk id, as text.
+pub fn user_field(clerk_id: &str, column: &str) -> Option<String> {
+    text_query(&format!("SELECT \"{column}\"::text FROM \"User\" WHERE \"clerkUserId\" = $1"), &[clerk_id])
 }
 
 pub fn count(query: &str) -> i64 {

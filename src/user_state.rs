@@ -63,6 +63,12 @@ thread_local! {
         &[TEXT_ARRAY, INT8_ARRAY, INT8_ARRAY],
     ) };
 
+    /// Whether object $1 is deleted, its state row held against a deletion (FOR SHARE).
+    static HOLD: Statement = const { Statement::new(
+        "SELECT deleted_at_ms IS NOT NULL FROM clerk_sync.user_state WHERE clerk_user_id = $1 FOR SHARE",
+        &[TEXT],
+    ) };
+
     static DELETED_IF_KNOWN: Statement = const { Statement::new(
         "SELECT deleted_at_ms IS NOT NULL FROM clerk_sync.user_state WHERE clerk_user_id = $1",
         &[TEXT],
@@ -91,6 +97,14 @@ pub fn tombstone(clerk_id: &str, deleted_at_ms: i64, only_if_older: bool) -> Res
 /// None for a user clerk_sync has never seen.
 pub fn deleted_if_known(clerk_id: &str) -> Result<Option<bool>, ClerkSyncError> {
     DELETED_IF_KNOWN.with(|s| {
+        s.execute(&[clerk_id.into()], |rows| if rows.is_empty() { Ok(None) } else { rows.first().get_one::<bool>() })
+    })
+}
+
+/// Whether the object (a user, an organization) is deleted, None when never seen; a deletion of
+/// it waits for this transaction (and this for one under way).
+pub fn hold(clerk_id: &str) -> Result<Option<bool>, ClerkSyncError> {
+    HOLD.with(|s| {
         s.execute(&[clerk_id.into()], |rows| if rows.is_empty() { Ok(None) } else { rows.first().get_one::<bool>() })
     })
 }
