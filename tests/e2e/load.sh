@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Concurrency and load: clerk-sync-loadgen's chaos mode through the proxy. Every event delivered
-# at least twice, shuffled, updates and deletes of the same users interleaved, 16 clients; then
-# the users table must equal the oracle and the inbox hold every message id once.
+# at least twice, shuffled, updates and deletes of the same users, organizations and memberships
+# interleaved, 16 clients; then the users, organizations and memberships tables must equal the
+# oracle and the inbox hold every message id once.
 # With FAULTS=1: meanwhile the proxy is killed with SIGKILL and restarted, and PostgreSQL is
 # stopped in immediate mode and restarted (needs E2E_DATA_DIR, the cluster's data directory).
 # CHAOS_USERS and CHAOS_SECONDS size the run (the longer run: CHAOS_USERS=5000).
@@ -17,6 +18,7 @@ loadgen_pid=""
 trap 'stop_pid "$loadgen_pid"; e2e_cleanup' EXIT
 
 fresh_db_with_secret "$DB"
+q -d "$DB" -f "${E2E_ROOT}/tests/fixtures/prisma_organizations.sql" >/dev/null
 start_proxy "$DB" POOL_SIZE=16 RUST_LOG=warn
 
 "$LOADGEN_BIN" chaos "$PROXY_URL" "postgres://${PGUSER}@${PGHOST}:${PGPORT}/${DB}" \

@@ -1,8 +1,10 @@
-//! The chaos load: every user gets a created event, some updates and maybe a delete; every event
-//! is delivered at least twice, all deliveries shuffled, sent by many clients at once; a non-2xx
-//! answer or a broken connection is retried, as Svix does, until the deadline. Then the users
-//! table must equal an oracle computed from the events (newest wins, deleted stays deleted), with
-//! no duplicate rows, and the inbox must hold every message id exactly once.
+//! The chaos load: every user gets a created event, some updates and maybe a delete; so does every
+//! organization (one per ten users); users join organizations, their memberships updated and
+//! some removed. Every event is delivered at least twice, all deliveries shuffled, sent by many
+//! clients at once; a non-2xx answer or a broken connection is retried, as Svix does, until the
+//! deadline. Then the users, organizations and memberships tables must equal an oracle computed
+//! from the events (newest wins, deleted stays deleted, no membership outlives its organization
+//! or its user), with no duplicate rows, and the inbox must hold every message id exactly once.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -68,14 +70,98 @@ struct Event {
     body: String,
 }
 
-/// What the users table must hold at the end: Clerk id → first name, for users not deleted.
-type Oracle = BTreeMap<String, String>;
+/// What a table must hold at the end: Clerk id → the newest value of one column, for the rows
+/// not deleted.
+type Rows = BTreeMap<String, String>;
 
-fn events(run: &str, users: usize, rng: &mut Rng) -> (Vec<Event>, Oracle, usize) {
-    let base: u64 = 1_767_225_600_000;
+/// The three tables at the end, and how many users and organizations were deleted.
+#[derive(Default)]
+struct Oracle {
+    users: Rows,
+    organizations: Rows,
+    memberships: Rows,
+    deleted_users: usize,
+    deleted_organizations: usize,
+}
+
+const BASE: u64 = 1_767_225_600_000;
+
+fn organization(org_id: &str, version: u64) -> serde_json::Value {
+    json!({
+        "object": "organization", "id": org_id, "name": format!("v{version}"), "slug": org_id,
+        "image_url": "https://img.clerk.com/chaos", "created_at": BASE, "updated_at": BASE + version * 60_000
+    })
+}
+
+/// Organizations (one per ten users, at least two) with their updates and some deletions, and
+/// memberships of `users` in them: each user joins up to two, some promoted, some removed. The
+/// users' own events come first (`oracle.users` holds those not deleted).
+fn organization_events(run: &str, users: usize, rng: &mut Rng, events: &mut Vec<Event>, oracle: &mut Oracle) {
+    let organizations = (users / 10).max(2);
+    let mut deleted_orgs = Vec::new();
+    for o in 0..organizations {
+        let org_id = format!("org_chaos{run}o{o:04}");
+        let updates = rng.below(3);
+        for version in 0..=updates {
+            let kind = if version == 0 { "organization.created" } else { "organization.updated" };
+            let body = json!({"data": organization(&org_id, version), "object": "event",
+                              "timestamp": BASE + version * 60_000 + 5, "type": kind});
+            events.push(Event { msg_id: format!("msg_chaos{run}o{o:04}v{version}"), body: body.to_string() });
+        }
+        if rng.below(6) == 0 {
+            oracle.deleted_organizations += 1;
+            deleted_orgs.push(org_id.clone());
+            let body = json!({"data": {"object": "organization", "id": org_id, "deleted": true},
+                              "object": "event", "timestamp": BASE + 7_200_000, "type": "organization.deleted"});
+            events.push(Event { msg_id: format!("msg_chaos{run}o{o:04}d"), body: body.to_string() });
+        } else {
+            oracle.organizations.insert(org_id, format!("v{updates}"));
+        }
+    }
+    for u in 0..users {
+        let user_id = format!("user_chaos{run}u{u:05}");
+        let first = rng.below(organizations as u64);
+        let joined = if rng.below(2) == 0 { vec![first] } else { vec![first, (first + 1) % organizations as u64] };
+        for o in joined.into_iter().take(rng.below(3) as usize) {
+            let org_id = format!("org_chaos{run}o{o:04}");
+            let membership_id = format!("orgmem_chaos{run}u{u:05}o{o:04}");
+            let promoted = rng.below(3) == 0;
+            for (version, role) in [(0u64, "org:member"), (1, "org:admin")].into_iter().take(1 + promoted as usize) {
+                let updated_at = BASE + 30_000 + version * 60_000;
+                let kind =
+                    if version == 0 { "organizationMembership.created" } else { "organizationMembership.updated" };
+                let body = json!({
+                    "data": {
+                        "object": "organization_membership", "id": membership_id, "role": role,
+                        "permissions": [], "public_metadata": {}, "created_at": BASE + 30_000, "updated_at": updated_at,
+                        "organization": organization(&org_id, 0),
+                        "public_user_data": {"user_id": user_id, "identifier": format!("{user_id}@example.com"),
+                                             "first_name": "Public", "last_name": "Chaos", "image_url": "https://img.clerk.com/chaos"}
+                    },
+                    "object": "event", "timestamp": updated_at + 3, "type": kind
+                });
+                events
+                    .push(Event { msg_id: format!("msg_chaos{run}u{u:05}o{o:04}v{version}"), body: body.to_string() });
+            }
+            if rng.below(5) == 0 {
+                let body = json!({
+                    "data": {"object": "organization_membership", "id": membership_id, "role": "org:member",
+                             "created_at": BASE + 30_000, "updated_at": BASE + 30_000,
+                             "organization": organization(&org_id, 0), "public_user_data": {"user_id": user_id}},
+                    "object": "event", "timestamp": BASE + 5_400_000, "type": "organizationMembership.deleted"
+                });
+                events.push(Event { msg_id: format!("msg_chaos{run}u{u:05}o{o:04}d"), body: body.to_string() });
+            } else if !deleted_orgs.contains(&org_id) && oracle.users.contains_key(&user_id) {
+                oracle.memberships.insert(membership_id, if promoted { "org:admin" } else { "org:member" }.to_owned());
+            }
+        }
+    }
+}
+
+fn events(run: &str, users: usize, rng: &mut Rng) -> (Vec<Event>, Oracle) {
+    let base: u64 = BASE;
     let mut events = Vec::new();
-    let mut oracle = Oracle::new();
-    let mut deleted = 0;
+    let mut oracle = Oracle::default();
     for u in 0..users {
         let user_id = format!("user_chaos{run}u{u:05}");
         let updates = rng.below(4);
@@ -95,17 +181,18 @@ fn events(run: &str, users: usize, rng: &mut Rng) -> (Vec<Event>, Oracle, usize)
             events.push(Event { msg_id: format!("msg_chaos{run}u{u:05}v{version}"), body: body.to_string() });
         }
         if rng.below(5) == 0 {
-            deleted += 1;
+            oracle.deleted_users += 1;
             let body = json!({
                 "data": {"id": user_id, "object": "user", "deleted": true},
                 "object": "event", "timestamp": base + 3_600_000, "type": "user.deleted"
             });
             events.push(Event { msg_id: format!("msg_chaos{run}u{u:05}d"), body: body.to_string() });
         } else {
-            oracle.insert(user_id, format!("v{updates}"));
+            oracle.users.insert(user_id, format!("v{updates}"));
         }
     }
-    (events, oracle, deleted)
+    organization_events(run, users, rng, &mut events, &mut oracle);
+    (events, oracle)
 }
 
 #[derive(Default)]
@@ -165,68 +252,105 @@ async fn worker(
     }
 }
 
-async fn verify_against_oracle(
-    options: &Options,
-    run: &str,
-    events: &[Event],
-    oracle: &Oracle,
-    deleted: usize,
-) -> Result<(), String> {
-    let (client, connection) =
-        tokio_postgres::connect(&options.database_url, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
-    tokio::spawn(connection);
-    let pattern = format!("user_chaos{run}%");
-    let rows = client
-        .query(
-            "SELECT \"clerkUserId\", \"firstName\" FROM \"User\" WHERE \"clerkUserId\" LIKE $1 ORDER BY 1",
-            &[&pattern],
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+/// Compares one table's (Clerk id, column) rows whose id starts with `prefix` with `expected`;
+/// what differs, if anything.
+async fn compare(
+    client: &tokio_postgres::Client,
+    what: &str,
+    sql: &str,
+    prefix: &str,
+    expected: &Rows,
+) -> Result<(usize, Option<String>), String> {
+    let rows = client.query(sql, &[&format!("{prefix}%")]).await.map_err(|e| e.to_string())?;
     let table: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     let distinct: std::collections::BTreeSet<&String> = table.iter().map(|(id, _)| id).collect();
     let mut problems = Vec::new();
     if distinct.len() != table.len() {
-        problems.push(format!("{} duplicate rows", table.len() - distinct.len()));
+        problems.push(format!("{} duplicate {what} rows", table.len() - distinct.len()));
     }
-    let actual: Oracle = table.into_iter().collect();
-    let wrong = oracle.iter().filter(|(id, name)| actual.get(*id) != Some(*name)).count();
-    let extra = actual.keys().filter(|id| !oracle.contains_key(*id)).count();
+    let actual: Rows = table.into_iter().collect();
+    let wrong = expected.iter().filter(|(id, value)| actual.get(*id) != Some(*value)).count();
+    let extra = actual.keys().filter(|id| !expected.contains_key(*id)).count();
     if wrong > 0 || extra > 0 {
-        problems.push(format!("{wrong} users missing or not at their newest state, {extra} deleted users present"));
+        problems.push(format!(
+            "{wrong} {what} missing or not at their newest state, {extra} {what} present that must not be"
+        ));
+    }
+    Ok((actual.len(), (!problems.is_empty()).then(|| problems.join(", "))))
+}
+
+async fn count(client: &tokio_postgres::Client, sql: &str, pattern: &str) -> Result<i64, String> {
+    Ok(client.query_one(sql, &[&pattern]).await.map_err(|e| e.to_string())?.get(0))
+}
+
+async fn verify_against_oracle(options: &Options, run: &str, events: &[Event], oracle: &Oracle) -> Result<(), String> {
+    let (client, connection) =
+        tokio_postgres::connect(&options.database_url, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    let tables = [
+        (
+            "users",
+            "SELECT \"clerkUserId\", \"firstName\" FROM \"User\" WHERE \"clerkUserId\" LIKE $1",
+            "user_chaos",
+            &oracle.users,
+        ),
+        (
+            "organizations",
+            "SELECT \"clerkOrgId\", name FROM \"Organization\" WHERE \"clerkOrgId\" LIKE $1",
+            "org_chaos",
+            &oracle.organizations,
+        ),
+        (
+            "memberships",
+            "SELECT \"clerkMembershipId\", role FROM \"Membership\" WHERE \"clerkMembershipId\" LIKE $1",
+            "orgmem_chaos",
+            &oracle.memberships,
+        ),
+    ];
+    let mut problems = Vec::new();
+    let mut present = Vec::new();
+    for (what, sql, prefix, expected) in tables {
+        let (rows, problem) = compare(&client, what, sql, &format!("{prefix}{run}"), expected).await?;
+        present.push(rows);
+        problems.extend(problem);
     }
     let msg_pattern = format!("msg_chaos{run}%");
-    let stored: i64 = client
-        .query_one("SELECT count(DISTINCT msg_id) FROM clerk_sync.inbox WHERE msg_id LIKE $1", &[&msg_pattern])
-        .await
-        .map_err(|e| e.to_string())?
-        .get(0);
-    let failed: i64 = client
-        .query_one("SELECT count(*) FROM clerk_sync.inbox WHERE msg_id LIKE $1 AND outcome = 'failed'", &[&msg_pattern])
-        .await
-        .map_err(|e| e.to_string())?
-        .get(0);
+    let stored =
+        count(&client, "SELECT count(DISTINCT msg_id) FROM clerk_sync.inbox WHERE msg_id LIKE $1", &msg_pattern)
+            .await?;
+    let failed = count(
+        &client,
+        "SELECT count(*) FROM clerk_sync.inbox WHERE msg_id LIKE $1 AND outcome = 'failed'",
+        &msg_pattern,
+    )
+    .await?;
     if stored as usize != events.len() {
         problems.push(format!("the inbox holds {stored} of {} message ids", events.len()));
     }
     if failed > 0 {
         problems.push(format!("{failed} deliveries left failed"));
     }
-    let tombstones: i64 = client
-        .query_one(
-            "SELECT count(*) FROM clerk_sync.user_state WHERE clerk_user_id LIKE $1 AND deleted_at_ms IS NOT NULL",
-            &[&pattern],
-        )
-        .await
-        .map_err(|e| e.to_string())?
-        .get(0);
-    if tombstones as usize != deleted {
-        problems.push(format!("{tombstones} tombstones for {deleted} deleted users"));
+    let tombstones =
+        "SELECT count(*) FROM clerk_sync.user_state WHERE clerk_user_id LIKE $1 AND deleted_at_ms IS NOT NULL";
+    for (prefix, deleted, what) in
+        [("user_chaos", oracle.deleted_users, "users"), ("org_chaos", oracle.deleted_organizations, "organizations")]
+    {
+        let found = count(&client, tombstones, &format!("{prefix}{run}%")).await?;
+        if found as usize != deleted {
+            problems.push(format!("{found} tombstones for {deleted} deleted {what}"));
+        }
     }
     println!(
-        "oracle: {} users expected present, {} present, {deleted} deleted, {stored} message ids stored once each",
-        oracle.len(),
-        actual.len()
+        "oracle: users {} expected, {} present ({} deleted); organizations {} expected, {} present ({} deleted); \
+         memberships {} expected, {} present; {stored} message ids stored once each",
+        oracle.users.len(),
+        present[0],
+        oracle.deleted_users,
+        oracle.organizations.len(),
+        present[1],
+        oracle.deleted_organizations,
+        oracle.memberships.len(),
+        present[2],
     );
     if problems.is_empty() {
         Ok(())
@@ -242,7 +366,7 @@ pub async fn run(options: Options) -> Result<(), String> {
     });
     let mut rng = Rng(seed);
     let run = format!("{:x}", rng.next() & 0xffff_ffff);
-    let (events, oracle, deleted) = events(&run, options.users, &mut rng);
+    let (events, oracle) = events(&run, options.users, &mut rng);
     let mut order: Vec<usize> = (0..events.len()).chain(0..events.len()).collect();
     for _ in 0..events.len() / 4 {
         order.push(rng.below(events.len() as u64) as usize);
@@ -298,5 +422,5 @@ pub async fn run(options: Options) -> Result<(), String> {
     if tally.lost > 0 {
         return Err(format!("{} deliveries never got a 2xx before the deadline", tally.lost));
     }
-    verify_against_oracle(&options, &run, &events, &oracle, deleted).await
+    verify_against_oracle(&options, &run, &events, &oracle).await
 }
