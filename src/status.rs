@@ -5,14 +5,14 @@
 
 use std::rc::Rc;
 
-use clerk_sync_core::doctor::{self, Facts, TableFacts};
+use clerk_sync_core::doctor::{self, Facts, ObjectTable, TableFacts};
 use clerk_sync_core::settings::DeleteMode;
 use pgrx::prelude::*;
 use serde_json::{json, Map, Value};
 
 use crate::config;
 use crate::error::{ClerkSyncError, OrReport};
-use crate::{app_table, target};
+use crate::{app_table, memberships, organizations, target};
 
 /// The first column of the first row; None for NULL or no row.
 fn one_row<T: pgrx::FromDatum + pgrx::IntoDatum>(
@@ -55,6 +55,34 @@ fn table_facts(settings: &clerk_sync_core::Settings) -> Result<Option<TableFacts
     }))
 }
 
+/// The organizations and memberships tables the app has, each with what is wrong with its mapping.
+fn object_tables(settings: &clerk_sync_core::Settings) -> Result<Vec<ObjectTable>, ClerkSyncError> {
+    let (organizations, memberships) = (&settings.organizations, &settings.memberships);
+    let tables = [
+        (
+            "organization",
+            &organizations.schema,
+            &organizations.table,
+            organizations::plan(organizations).map(|p| p.is_some()),
+        ),
+        ("membership", &memberships.schema, &memberships.table, memberships::plan(settings).map(|p| p.is_some())),
+    ];
+    let mut found = Vec::new();
+    for (object, schema, table, plan) in tables {
+        if app_table::find(schema, table)?.is_some() {
+            found.push(ObjectTable {
+                object,
+                table: format!("{schema}.{table}"),
+                problem: plan.err().map(|e| match e {
+                    ClerkSyncError::Target(mapping) => mapping.to_string(),
+                    other => other.to_string(),
+                }),
+            });
+        }
+    }
+    Ok(found)
+}
+
 fn facts() -> Result<(Rc<clerk_sync_core::Settings>, Facts), ClerkSyncError> {
     let settings = config::settings()?;
     let secrets = one_row::<i64>("SELECT count(*) FROM clerk_sync.secret", &[])?.unwrap_or(0);
@@ -80,6 +108,7 @@ fn facts() -> Result<(Rc<clerk_sync_core::Settings>, Facts), ClerkSyncError> {
     let facts = Facts {
         secrets: secrets as usize,
         table: table_facts(&settings)?,
+        object_tables: object_tables(&settings)?,
         failed: failed.0.unwrap_or(0),
         oldest_failed_age_s: failed.1,
         clock_behind_s,
@@ -141,6 +170,17 @@ fn status_document() -> Result<Value, ClerkSyncError> {
     })?;
     let target = &settings.target;
     let problem = target::plan(target).err().map(|e| e.to_string());
+    let mut targets = vec![json!({
+        "object": "user",
+        "table": format!("{}.{}", target.schema, target.table),
+        "valid": problem.is_none(),
+        "problem": problem,
+    })];
+    targets.extend(
+        object_tables(&settings)?
+            .into_iter()
+            .map(|t| json!({"object": t.object, "table": t.table, "valid": t.problem.is_none(), "problem": t.problem})),
+    );
     let (failed, oldest_failed, oldest_failed_age_s) = Spi::connect(|client| {
         let row = client
             .select(
@@ -159,12 +199,7 @@ fn status_document() -> Result<Value, ClerkSyncError> {
     Ok(json!({
         "version": version,
         "secrets": {"count": fingerprints.len(), "fingerprints": fingerprints},
-        "targets": [{
-            "object": "user",
-            "table": format!("{}.{}", target.schema, target.table),
-            "valid": problem.is_none(),
-            "problem": problem,
-        }],
+        "targets": targets,
         "deliveries": {"last_hour": last_hour, "last_day": last_day.clone()},
         "failed": {
             "count": failed.unwrap_or(0),
@@ -321,5 +356,31 @@ mod tests {
         assert_eq!(status["failed"]["count"], 1);
         assert!(status["failed"]["oldest_received_at"].is_string() && status["last_received_at"].is_string());
         assert_eq!(status["failed"]["oldest_age_s"], 0, "received in this transaction");
+        assert_eq!(status["targets"].as_array().unwrap().len(), 1, "a B2C app: no organization tables");
+    }
+
+    #[pg_test]
+    fn organization_tables_are_listed_and_a_misconfigured_one_found() {
+        healthy();
+        Spi::run(PRISMA_ORGANIZATIONS).unwrap();
+        Spi::run("SELECT clerk_sync.set_setting('membership.column.role', 'rank')").unwrap();
+        let status: Value =
+            serde_json::from_str(&text_query("SELECT clerk_sync.status()::text", &[]).unwrap()).unwrap();
+        let targets: Vec<String> = status["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| format!("{} {} {}", t["object"].as_str().unwrap(), t["table"].as_str().unwrap(), t["valid"]))
+            .collect();
+        assert_eq!(
+            targets,
+            ["user public.User true", "organization public.Organization true", "membership public.Membership false"]
+        );
+        let found = findings();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("error: the memberships table public.Membership is misconfigured: column rank"),
+            "{found:?}"
+        );
     }
 }

@@ -45,10 +45,21 @@ pub struct TableFacts {
     pub deferrable_trigger: Option<String>,
 }
 
+/// An organizations or memberships table the app has, and what is wrong with its mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectTable {
+    /// `organization` or `membership`: the prefix of its settings too.
+    pub object: &'static str,
+    pub table: String,
+    pub problem: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Facts {
     pub secrets: usize,
     pub table: Option<TableFacts>,
+    /// The organizations and memberships tables the app has (none for a B2C app).
+    pub object_tables: Vec<ObjectTable>,
     pub failed: i64,
     pub oldest_failed_age_s: Option<i64>,
     /// How far this server's clock seems to run behind Clerk's (seconds; negative: ahead), from
@@ -182,6 +193,18 @@ pub fn findings(target: &Target, facts: &Facts) -> Vec<Finding> {
         )),
         Some(table) => target_findings(target, table, &mut out),
     }
+    for table in &facts.object_tables {
+        if let Some(problem) = &table.problem {
+            out.push(finding(
+                Severity::Error,
+                format!("the {}s table {} is misconfigured: {problem}; its events fail", table.object, table.table),
+                format!(
+                    "SELECT * FROM clerk_sync.settings() WHERE name LIKE '{}.%'; fix the table or the setting, then SELECT * FROM clerk_sync.replay_failed();",
+                    table.object
+                ),
+            ));
+        }
+    }
     if facts.failed > 0 {
         let age = facts.oldest_failed_age_s.map_or(String::new(), |s| format!(", the oldest received {s} s ago"));
         out.push(finding(
@@ -234,7 +257,18 @@ mod tests {
     }
 
     fn healthy() -> Facts {
-        Facts { secrets: 1, table: Some(prisma()), failed: 0, oldest_failed_age_s: None, clock_behind_s: Some(2.0) }
+        Facts {
+            secrets: 1,
+            table: Some(prisma()),
+            object_tables: vec![ObjectTable {
+                object: "organization",
+                table: "public.Organization".into(),
+                problem: None,
+            }],
+            failed: 0,
+            oldest_failed_age_s: None,
+            clock_behind_s: Some(2.0),
+        }
     }
 
     fn problems(facts: &Facts) -> Vec<String> {
@@ -247,6 +281,20 @@ mod tests {
     #[test]
     fn a_healthy_set_up_has_nothing_to_say() {
         assert_eq!(problems(&healthy()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_misconfigured_memberships_table_is_named_with_its_settings() {
+        let mut facts = healthy();
+        facts.object_tables.push(ObjectTable {
+            object: "membership",
+            table: "public.Membership".into(),
+            problem: Some("column role (setting membership.column.role) does not exist".into()),
+        });
+        let found = findings(&Settings::default().target, &facts);
+        assert_eq!(found.len(), 1);
+        assert!(found[0].problem.starts_with("the memberships table public.Membership is misconfigured: column role"));
+        assert!(found[0].fix.contains("LIKE 'membership.%'"), "{}", found[0].fix);
     }
 
     #[test]
