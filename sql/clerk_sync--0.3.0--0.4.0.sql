@@ -1,5 +1,11 @@
--- clerk_sync 0.3.0 → 0.4.0: reconcile after a sync from Clerk's Backend API (src/reconcile.rs).
+-- clerk_sync 0.3.0 → 0.4.0: organizations and memberships, and reconcile after a sync from
+-- Clerk's Backend API (src/reconcile.rs).
 -- Released upgrade scripts are never edited; the next release gets a script of its own.
+
+-- Organizations and memberships need no SQL of their own: their settings are rows of
+-- clerk_sync.setting (defaults in the library), their state rows sit in user_state by Clerk id.
+COMMENT ON TABLE clerk_sync.user_state IS
+    'Per Clerk object (user, organization, membership; by Clerk id): high-water mark (Unix ms of the newest applied event) and tombstone (deleted_at_ms).';
 
 CREATE FUNCTION clerk_sync.unlisted_users(listed text[]) RETURNS SETOF text
 VOLATILE PARALLEL UNSAFE

@@ -42,9 +42,10 @@ CREATE TRIGGER config_changed
 SELECT pg_catalog.pg_extension_config_dump('clerk_sync.secret', '');
 SELECT pg_catalog.pg_extension_config_dump('clerk_sync.setting', '');
 
--- One row per Clerk user ever seen: the newest event time applied (the high-water mark) and,
--- once deleted, the deletion time. A tombstone is never removed: it is what keeps a late or
--- retried user.created/user.updated from bringing a deleted user back.
+-- One row per Clerk object ever seen — a user, an organization or a membership, keyed by its Clerk
+-- id (user_…, org_…, orgmem_…): the newest event time applied (the high-water mark) and, once
+-- deleted, the deletion time. A tombstone is never removed: it is what keeps a late or retried
+-- event from bringing a deleted object back.
 -- Keys are COLLATE "C": Clerk ids and usernames compare byte for byte, and every event pays
 -- for these index lookups.
 CREATE TABLE clerk_sync.user_state (
@@ -54,7 +55,7 @@ CREATE TABLE clerk_sync.user_state (
     changed_at    timestamptz      NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE clerk_sync.user_state IS
-    'Per-user high-water mark (Unix ms of the newest applied event) and tombstone (deleted_at_ms).';
+    'Per Clerk object (user, organization, membership; by Clerk id): high-water mark (Unix ms of the newest applied event) and tombstone (deleted_at_ms).';
 REVOKE ALL ON clerk_sync.user_state FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('clerk_sync.user_state', '');
 

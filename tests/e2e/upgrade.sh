@@ -38,6 +38,7 @@ SQL
     ingest_fixture "$db" msg_1 user.created.email >/dev/null
     ingest_fixture "$db" msg_2 user.created.phone-only >/dev/null
     ingest_fixture "$db" msg_3 user.deleted >/dev/null
+    ingest_fixture "$db" msg_o organization.created >/dev/null
     before="$(data_of "$db")"
     q -d "$db" -c "ALTER EXTENSION clerk_sync UPDATE"
     after="$(data_of "$db")"
@@ -47,6 +48,10 @@ SQL
         "$(diff "$work/fresh" "$work/upgraded" | head -20)" ""
     expect_eq "${old} → ${current}: the upgraded extension still works" \
         "$(ingest_fixture "$db" msg_4 user.updated.email)" "stale"
+    q -d "$db" -f "${E2E_ROOT}/tests/fixtures/prisma_organizations.sql" >/dev/null
+    expect_eq "${old} → ${current}: an organization event kept before the update replays once the app has the tables; a membership of the deleted user stays out" \
+        "$(q -d "$db" -c "SELECT clerk_sync.replay('msg_o')") $(ingest_fixture "$db" msg_5 organizationMembership.created)" \
+        "created stale"
     q -d postgres -c "DROP DATABASE ${db}"
 done
 q -d postgres -c "DROP DATABASE e2e_fresh"
