@@ -13,6 +13,18 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'unlisted_users_wrapper';
 
+CREATE FUNCTION clerk_sync.unlisted_organizations(listed text[]) RETURNS SETOF text
+VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'unlisted_organizations_wrapper';
+
+CREATE FUNCTION clerk_sync.unlisted_memberships(listed text[]) RETURNS SETOF text
+VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'unlisted_memberships_wrapper';
+
 CREATE FUNCTION clerk_sync.remove_unlisted(clerk_ids text[], listing_began timestamptz)
 RETURNS TABLE (clerk_id text, outcome text)
 VOLATILE PARALLEL UNSAFE
@@ -21,4 +33,5 @@ LANGUAGE c
 AS 'MODULE_PATHNAME', 'remove_unlisted_wrapper';
 
 -- As sql/finalize.sql does for a fresh install: the owner grants what each role needs.
-REVOKE EXECUTE ON FUNCTION clerk_sync.unlisted_users(text[]), clerk_sync.remove_unlisted(text[], timestamptz) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION clerk_sync.unlisted_users(text[]), clerk_sync.unlisted_organizations(text[]),
+    clerk_sync.unlisted_memberships(text[]), clerk_sync.remove_unlisted(text[], timestamptz) FROM PUBLIC;

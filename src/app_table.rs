@@ -9,6 +9,8 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use crate::error::ClerkSyncError;
+use crate::statements::execute_planned_now;
+use crate::table_owner;
 
 /// The table's oid and owner; None when there is no such table.
 pub fn find(schema: &str, table: &str) -> Result<Option<(pg_sys::Oid, pg_sys::Oid)>, ClerkSyncError> {
@@ -133,4 +135,14 @@ impl<T: OfTable> Cached<T> {
         *self.slot.borrow_mut() = Some(plan.clone());
         Ok(plan)
     }
+}
+
+/// The Clerk ids `unlisted` (a statement of `clerk_sync_core`'s, over the text[] $1) finds for
+/// `listed`, read as the table's owner. Planned with the array, so that the planner sees its size.
+pub fn unlisted(owner: pg_sys::Oid, unlisted: &str, listed: Vec<String>) -> Result<Vec<String>, ClerkSyncError> {
+    table_owner::run_as(owner, || {
+        execute_planned_now(unlisted, &[listed.into()], |rows| {
+            rows.filter_map(|row| row.get::<String>(1).transpose()).collect()
+        })
+    })
 }

@@ -23,6 +23,8 @@ pub enum ClerkSyncError {
     NegativeTolerance,
     #[error("argument \"{0}\" must be a finite time")]
     InfiniteTime(&'static str),
+    #[error("\"{0}\" is not the id of a Clerk user, organization or membership (user_…, org_…, orgmem_…)")]
+    NotAClerkId(String),
     #[error("permission denied for clerk_sync's {0}")]
     PermissionDenied(&'static str),
     #[error("clerk_sync is not installed in this database (table {0} is missing)")]
@@ -57,6 +59,7 @@ impl ClerkSyncError {
             Self::NullArgument(_) => ERRCODE_NULL_VALUE_NOT_ALLOWED,
             Self::NegativeTolerance => ERRCODE_INVALID_PARAMETER_VALUE,
             Self::InfiniteTime(_) => ERRCODE_DATETIME_FIELD_OVERFLOW,
+            Self::NotAClerkId(_) => ERRCODE_INVALID_PARAMETER_VALUE,
             Self::PermissionDenied(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
             Self::NotInstalled(_) => ERRCODE_UNDEFINED_TABLE,
             Self::Payload(_) => ERRCODE_INVALID_PARAMETER_VALUE,

@@ -24,6 +24,8 @@ pub struct MembershipPlan {
     delete: OwnedPreparedStatement,
     delete_of_user: OwnedPreparedStatement,
     delete_of_organization: OwnedPreparedStatement,
+    /// Planned on each use.
+    unlisted: String,
 }
 
 thread_local! {
@@ -71,6 +73,11 @@ impl MembershipPlan {
         table_owner::run_as(self.owner, || execute(&self.delete, &[clerk_id.into()], |_| Ok(())))
     }
 
+    /// The Clerk ids of the rows not in `listed`, sorted.
+    pub fn unlisted(&self, listed: Vec<String>) -> Result<Vec<String>, ClerkSyncError> {
+        app_table::unlisted(self.owner, &self.unlisted, listed)
+    }
+
     pub fn delete_of(&self, parent: Parent) -> Result<(), ClerkSyncError> {
         let (statement, id) = match parent {
             Parent::User(id) => (&self.delete_of_user, id),
@@ -99,6 +106,7 @@ fn build(settings: &Settings) -> Result<Option<MembershipPlan>, ClerkSyncError> 
             delete: prepare(&statements.delete, &[TEXT])?,
             delete_of_user: prepare(&statements.delete_of_user, &[TEXT])?,
             delete_of_organization: prepare(&statements.delete_of_organization, &[TEXT])?,
+            unlisted: statements.unlisted.clone(),
         }))
     })
 }

@@ -22,6 +22,8 @@ pub struct OrganizationPlan {
     upsert: OwnedPreparedStatement,
     delete: OwnedPreparedStatement,
     has_row: OwnedPreparedStatement,
+    /// Planned on each use.
+    unlisted: String,
 }
 
 thread_local! {
@@ -65,6 +67,11 @@ impl OrganizationPlan {
         table_owner::run_as(self.owner, || execute(&self.delete, &[clerk_id.into()], |_| Ok(())))
     }
 
+    /// The Clerk ids of the rows not in `listed`, sorted.
+    pub fn unlisted(&self, listed: Vec<String>) -> Result<Vec<String>, ClerkSyncError> {
+        app_table::unlisted(self.owner, &self.unlisted, listed)
+    }
+
     pub fn has_row(&self, clerk_id: &str) -> Result<bool, ClerkSyncError> {
         table_owner::run_as(self.owner, || {
             execute(&self.has_row, &[clerk_id.into()], |rows| Ok(rows.first().get_one::<bool>()?.unwrap_or(false)))
@@ -88,6 +95,7 @@ fn build(target: &OrganizationTarget) -> Result<Option<OrganizationPlan>, ClerkS
             upsert: prepare(&statements.upsert, &ROW_TYPES)?,
             delete: prepare(&statements.delete, &[TEXT])?,
             has_row: prepare(&statements.has_row, &[TEXT])?,
+            unlisted: statements.unlisted.clone(),
         }))
     })
 }

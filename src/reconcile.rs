@@ -1,33 +1,58 @@
-//! What `clerk-sync-proxy sync --reconcile` asks of the database once it has listed every user
-//! of Clerk's Backend API: which users the table holds that the listing did not have, and their
-//! removal, like `user.deleted` (tombstone, row, erasure) but never of a user for whom anything
-//! newer than the listing's start was applied (`ClerkEvent::Unlisted` in the core).
+//! What `clerk-sync-proxy sync --reconcile` asks of the database once it has listed every user,
+//! organization and membership of Clerk's Backend API: which of them the tables hold that the
+//! listings did not have, and their removal, like their deletion events would (tombstone, row,
+//! erasure) but never of one for which anything newer than the listing's start was applied
+//! (`ClerkEvent::Unlisted` in the core).
 
+use clerk_sync_core::event::Object;
 use clerk_sync_core::ClerkEvent;
 use pgrx::prelude::*;
 
 use crate::batch;
 use crate::config;
 use crate::error::{ClerkSyncError, OrReport};
-use crate::target;
+use crate::{memberships, organizations, target};
 
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
 const POSTGRES_EPOCH_US: i64 = 946_684_800_000_000;
+
+fn listed(listed: Option<Vec<Option<String>>>) -> Vec<String> {
+    listed.ok_or(ClerkSyncError::NullArgument("listed")).or_report().into_iter().flatten().collect()
+}
 
 /// The Clerk ids of the rows of the users table (not deleted) that are not in `listed`, sorted.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn unlisted_users(listed: Option<Vec<Option<String>>>) -> SetOfIterator<'static, String> {
-    let listed: Vec<String> =
-        listed.ok_or(ClerkSyncError::NullArgument("listed")).or_report().into_iter().flatten().collect();
+    let listed = self::listed(listed);
     let settings = config::settings().or_report();
-    let unlisted = target::plan(&settings.target).and_then(|plan| plan.unlisted(listed)).or_report();
-    SetOfIterator::new(unlisted)
+    SetOfIterator::new(target::plan(&settings.target).and_then(|plan| plan.unlisted(listed)).or_report())
 }
 
-/// Removes users `clerk_ids`, absent from a complete listing that began at `listing_began`: each
-/// as `user.deleted` would, unless an event or import newer than `listing_began` was applied for
-/// them (outcome `stale`). Each user's outcome.
+/// The same of the organizations table; nothing when the app has none.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn unlisted_organizations(listed: Option<Vec<Option<String>>>) -> SetOfIterator<'static, String> {
+    let listed = self::listed(listed);
+    let settings = config::settings().or_report();
+    let plan = organizations::plan(&settings.organizations).or_report();
+    SetOfIterator::new(plan.map_or(Ok(Vec::new()), |plan| plan.unlisted(listed)).or_report())
+}
+
+/// The same of the memberships table; nothing when the app has none.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn unlisted_memberships(listed: Option<Vec<Option<String>>>) -> SetOfIterator<'static, String> {
+    let listed = self::listed(listed);
+    let settings = config::settings().or_report();
+    let plan = memberships::plan(&settings).or_report();
+    SetOfIterator::new(plan.map_or(Ok(Vec::new()), |plan| plan.unlisted(listed)).or_report())
+}
+
+/// Removes the users, organizations and memberships `clerk_ids` (told apart by their ids'
+/// prefixes), absent from complete listings that began at `listing_began`: each as its deletion
+/// event would, unless an event or import newer than `listing_began` was applied for it (outcome
+/// `stale`). Each one's outcome.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn remove_unlisted(
@@ -40,22 +65,28 @@ fn remove_unlisted(
         ClerkSyncError::InfiniteTime("listing_began").report();
     }
     let listed_at_ms = (began.into_inner() + POSTGRES_EPOCH_US).div_euclid(1000);
-    let ids: Vec<String> = clerk_ids
+    let element = |index: usize, source: ClerkSyncError| ClerkSyncError::Element {
+        function: "remove_unlisted",
+        index,
+        source: Box::new(source),
+    };
+    let removals: Vec<(Object, String)> = clerk_ids
         .into_iter()
         .enumerate()
         .map(|(index, id)| {
-            id.ok_or_else(|| ClerkSyncError::Element {
-                function: "remove_unlisted",
-                index,
-                source: Box::new(ClerkSyncError::NullArgument("clerk_ids")),
-            })
+            let clerk_id = id.ok_or_else(|| element(index, ClerkSyncError::NullArgument("clerk_ids")))?;
+            let object = Object::of_id(&clerk_id)
+                .ok_or_else(|| element(index, ClerkSyncError::NotAClerkId(clerk_id.clone())))?;
+            Ok((object, clerk_id))
         })
-        .collect::<Result<_, _>>()
+        .collect::<Result<_, ClerkSyncError>>()
         .or_report();
-    let events: Vec<ClerkEvent> =
-        ids.iter().map(|id| ClerkEvent::Unlisted { user_id: id.clone(), listed_at_ms }).collect();
+    let events: Vec<ClerkEvent> = removals
+        .iter()
+        .map(|(object, clerk_id)| ClerkEvent::Unlisted { object: *object, clerk_id: clerk_id.clone(), listed_at_ms })
+        .collect();
     let outcomes = batch::apply_all(&events, config::settings().or_report(), "remove_unlisted").or_report();
-    TableIterator::new(ids.into_iter().zip(outcomes).map(|(id, outcome)| (id, outcome.word().to_owned())))
+    TableIterator::new(removals.into_iter().zip(outcomes).map(|((_, id), outcome)| (id, outcome.word().to_owned())))
 }
 
 #[cfg(any(test, feature = "pg_test"))]
@@ -137,9 +168,46 @@ mod tests {
             Some("22008")
         );
         assert_eq!(
-            sqlstate_of("SELECT * FROM clerk_sync.remove_unlisted('{a,NULL}', now())").as_deref(),
+            sqlstate_of("SELECT * FROM clerk_sync.remove_unlisted('{user_a,NULL}', now())").as_deref(),
             Some("22004")
         );
         assert_eq!(clerk_ids().as_deref(), Some("user_new"), "an error removes nothing");
+    }
+
+    #[pg_test]
+    fn organizations_and_memberships_are_reconciled_like_users() {
+        prisma_b2b_schema();
+        apply(&event(MEMBER_CREATED));
+        let org = "org_2zR8kLmN4pQ6sT9vW1xY3zA5bC";
+        let member = "orgmem_2zR9aBcDeFgHiJkLmNoPqRsTuV";
+        let organizations = "SELECT string_agg(u, ',') FROM clerk_sync.unlisted_organizations($1::text[]) AS u";
+        let memberships = "SELECT string_agg(u, ',') FROM clerk_sync.unlisted_memberships($1::text[]) AS u";
+        assert_eq!(text_query(organizations, &["{}"]).as_deref(), Some(org));
+        assert_eq!(text_query(memberships, &["{}"]).as_deref(), Some(member));
+        assert_eq!(text_query(memberships, &[&format!("{{{member}}}")]), None);
+        let remove =
+            "SELECT string_agg(clerk_id || '=' || outcome, ',') FROM clerk_sync.remove_unlisted($1::text[], now())";
+        assert_eq!(text_query(remove, &[&format!("{{{member}}}")]).as_deref(), Some(&*format!("{member}=deleted")));
+        assert_eq!(count("SELECT count(*) FROM \"Membership\""), 0);
+        assert_eq!(apply(&event(MEMBER_UPDATED)), "stale", "tombstoned");
+        assert_eq!(text_query(remove, &[&format!("{{{org}}}")]).as_deref(), Some(&*format!("{org}=deleted")));
+        assert_eq!(count("SELECT count(*) FROM \"Organization\""), 0);
+        assert_eq!(
+            sqlstate_of("SELECT * FROM clerk_sync.remove_unlisted('{sess_1}', now())").as_deref(),
+            Some("22023")
+        );
+    }
+
+    #[pg_test]
+    fn without_organization_tables_nothing_is_unlisted() {
+        prisma_schema();
+        assert_eq!(
+            text_query("SELECT count(*)::text FROM clerk_sync.unlisted_organizations('{}')", &[]).as_deref(),
+            Some("0")
+        );
+        assert_eq!(
+            text_query("SELECT count(*)::text FROM clerk_sync.unlisted_memberships('{}')", &[]).as_deref(),
+            Some("0")
+        );
     }
 }

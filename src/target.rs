@@ -172,11 +172,7 @@ impl TargetPlan {
 
     /// The Clerk ids of the rows (not deleted) whose id is not one of `listed`, sorted.
     pub fn unlisted(&self, listed: Vec<String>) -> Result<Vec<String>, ClerkSyncError> {
-        table_owner::run_as(self.owner, || {
-            execute_planned_now(&self.unlisted, &[listed.into()], |rows| {
-                rows.filter_map(|row| row.get::<String>(1).transpose()).collect()
-            })
-        })
+        app_table::unlisted(self.owner, &self.unlisted, listed)
     }
 
     /// Deletes (or soft-deletes) the user's row, if there is one.

@@ -12,7 +12,7 @@ use crate::engine::{
     self, Claim, EngineError, MembershipRow, Moved, Objects, OrganizationRow, Outcome, Parent, Policy, Release,
     Removal, Store, UserRow, Usernames, Written,
 };
-use crate::event::ClerkEvent;
+use crate::event::{ClerkEvent, Object};
 use crate::settings::DeleteMode;
 
 /// A user's row in `user_state`: high-water mark and tombstone (Unix ms).
@@ -309,9 +309,11 @@ pub fn lookups(events: &[&ClerkEvent], policy_usernames: Usernames) -> (Vec<Stri
                     names.insert(crate::username::candidate(&crate::username::base_username(user), &user.clerk_id, 0));
                 }
             }
-            ClerkEvent::Delete { user_id, .. } | ClerkEvent::Unlisted { user_id, .. } => {
+            ClerkEvent::Delete { user_id, .. }
+            | ClerkEvent::Unlisted { object: Object::User, clerk_id: user_id, .. } => {
                 users.insert(user_id.clone());
             }
+            ClerkEvent::Unlisted { .. } => {}
             ClerkEvent::OrganizationUpsert { .. }
             | ClerkEvent::OrganizationDelete { .. }
             | ClerkEvent::MembershipUpsert { .. }

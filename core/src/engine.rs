@@ -4,7 +4,7 @@
 //! (one module per table), the tests below over memory.
 
 use crate::claims::PROVISIONAL_MS;
-use crate::event::ClerkEvent;
+use crate::event::{ClerkEvent, Object};
 use crate::organization::{MembershipRecord, OrganizationRecord};
 use crate::settings::DeleteMode;
 use crate::user::UserRecord;
@@ -224,7 +224,8 @@ pub fn change_notice(event: &ClerkEvent, outcome: Outcome) -> Option<String> {
     }
     let (object, id) = match event {
         ClerkEvent::Upsert { user, .. } => ("user", &user.clerk_id),
-        ClerkEvent::Delete { user_id, .. } | ClerkEvent::Unlisted { user_id, .. } => ("user", user_id),
+        ClerkEvent::Delete { user_id, .. } => ("user", user_id),
+        ClerkEvent::Unlisted { object, clerk_id, .. } => (object.word(), clerk_id),
         ClerkEvent::OrganizationUpsert { organization, .. } => ("organization", &organization.clerk_id),
         ClerkEvent::OrganizationDelete { organization_id, .. } => ("organization", organization_id),
         ClerkEvent::MembershipUpsert { membership, .. } => ("organization_membership", &membership.clerk_id),
@@ -245,15 +246,24 @@ pub fn apply<S: Store>(store: &mut S, event: &ClerkEvent) -> Result<Outcome, Eng
         ClerkEvent::Other { .. } => Ok(Outcome::Ignored),
         ClerkEvent::Upsert { user, order_ms } => upsert(store, user, *order_ms),
         ClerkEvent::Delete { user_id, order_ms } => remove(store, user_id, *order_ms, Removal::Deleted),
-        ClerkEvent::Unlisted { user_id, listed_at_ms } => remove(store, user_id, *listed_at_ms, Removal::Unlisted),
+        ClerkEvent::Unlisted { object, clerk_id, listed_at_ms } => {
+            let at = *listed_at_ms;
+            match object {
+                Object::User => remove(store, clerk_id, at, Removal::Unlisted),
+                Object::Organization => remove_organization(store, clerk_id, at, Removal::Unlisted),
+                Object::Membership => remove_membership(store, clerk_id, at, Removal::Unlisted),
+            }
+        }
         ClerkEvent::OrganizationUpsert { organization, order_ms } => {
             upsert_organization(store, organization, *order_ms)
         }
         ClerkEvent::OrganizationDelete { organization_id, order_ms } => {
-            remove_organization(store, organization_id, *order_ms)
+            remove_organization(store, organization_id, *order_ms, Removal::Deleted)
         }
         ClerkEvent::MembershipUpsert { membership, order_ms } => upsert_membership(store, membership, *order_ms),
-        ClerkEvent::MembershipDelete { membership_id, order_ms } => remove_membership(store, membership_id, *order_ms),
+        ClerkEvent::MembershipDelete { membership_id, order_ms } => {
+            remove_membership(store, membership_id, *order_ms, Removal::Deleted)
+        }
     }
 }
 
@@ -392,17 +402,19 @@ pub fn upsert_organization<S: Store>(
     })
 }
 
-/// `organization.deleted`: a tombstone, then its memberships and its row go.
+/// `organization.deleted`, or an organization a complete listing did not have: a tombstone, then
+/// its memberships and its row go.
 pub fn remove_organization<S: Store>(
     store: &mut S,
     clerk_id: &str,
     order_ms: i64,
+    removal: Removal,
 ) -> Result<Outcome, EngineError<S::Error>> {
     let objects = store.objects()?;
     if !objects.organizations && !objects.memberships {
         return Ok(Outcome::Ignored);
     }
-    if !store.tombstone(clerk_id, order_ms, Removal::Deleted)? {
+    if !store.tombstone(clerk_id, order_ms, removal)? {
         return Ok(Outcome::Stale);
     }
     if objects.memberships {
@@ -482,16 +494,18 @@ pub fn upsert_membership<S: Store>(
     }
 }
 
-/// `organizationMembership.deleted`: a tombstone, then the row goes.
+/// `organizationMembership.deleted`, or a membership a complete listing did not have: a
+/// tombstone, then the row goes.
 pub fn remove_membership<S: Store>(
     store: &mut S,
     clerk_id: &str,
     order_ms: i64,
+    removal: Removal,
 ) -> Result<Outcome, EngineError<S::Error>> {
     if !store.objects()?.memberships {
         return Ok(Outcome::Ignored);
     }
-    if !store.tombstone(clerk_id, order_ms, Removal::Deleted)? {
+    if !store.tombstone(clerk_id, order_ms, removal)? {
         return Ok(Outcome::Stale);
     }
     store.delete_membership(clerk_id)?;

@@ -120,16 +120,43 @@ pub const EVENT_FIELDS: Fields = Fields::Only(&[
 /// (`{"data": [...]}`) of them.
 pub const LIST_FIELDS: Fields = Fields::Only(&object_fields!(("data", Fields::Only(&object_fields!()))));
 
+/// The kinds of Clerk object clerk_sync keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Object {
+    User,
+    Organization,
+    Membership,
+}
+
+impl Object {
+    /// The kind of object a Clerk id names, by its prefix (`user_`, `org_`, `orgmem_`).
+    pub fn of_id(clerk_id: &str) -> Option<Object> {
+        [("user_", Object::User), ("org_", Object::Organization), ("orgmem_", Object::Membership)]
+            .into_iter()
+            .find(|(prefix, _)| clerk_id.starts_with(prefix))
+            .map(|(_, object)| object)
+    }
+
+    /// The object's `object` field in Clerk's JSON.
+    pub fn word(self) -> &'static str {
+        match self {
+            Object::User => "user",
+            Object::Organization => "organization",
+            Object::Membership => "organization_membership",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClerkEvent {
     /// `user.created` or `user.updated`: the full user object, ordered by `data.updated_at`.
     Upsert { user: UserRecord, order_ms: i64 },
     /// `user.deleted`: ordered by the envelope `timestamp` (there is no `updated_at`).
     Delete { user_id: String, order_ms: i64 },
-    /// A user the table holds but a complete listing of Clerk's Backend API, begun at
-    /// `listed_at_ms`, did not have (`sync --reconcile`): removed like `user.deleted`, unless an
-    /// event or import newer than the listing's start came for them.
-    Unlisted { user_id: String, listed_at_ms: i64 },
+    /// A user, organization or membership its table holds but a complete listing of Clerk's
+    /// Backend API, begun at `listed_at_ms`, did not have (`sync --reconcile`): removed like its
+    /// deletion event would, unless an event or import newer than the listing's start came for it.
+    Unlisted { object: Object, clerk_id: String, listed_at_ms: i64 },
     /// `organization.created` or `organization.updated`, ordered by `data.updated_at`.
     OrganizationUpsert { organization: OrganizationRecord, order_ms: i64 },
     /// `organization.deleted`, ordered by the envelope `timestamp`.

@@ -10,7 +10,7 @@
 
 use crate::ident::quote_ident;
 use crate::settings::{MembershipTarget, OrganizationTarget, References, Target};
-use crate::target_sql::{generated_id, text_expr, time_expr, ColumnInfo, TargetError};
+use crate::target_sql::{generated_id, text_expr, time_expr, unlisted_sql, ColumnInfo, TargetError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrganizationStatements {
@@ -19,6 +19,8 @@ pub struct OrganizationStatements {
     pub delete: String,
     /// Whether a row has Clerk id $1.
     pub has_row: String,
+    /// The Clerk ids of the rows not in $1 (text[]); planned with it.
+    pub unlisted: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +30,8 @@ pub struct MembershipStatements {
     pub delete: String,
     pub delete_of_user: String,
     pub delete_of_organization: String,
+    /// The Clerk ids of the rows not in $1 (text[]); planned with it.
+    pub unlisted: String,
 }
 
 fn table_name(schema: &str, table: &str) -> String {
@@ -110,6 +114,7 @@ where
         ),
         delete: format!("DELETE FROM {table} WHERE {clerk} = $1"),
         has_row: format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE {clerk} = $1)"),
+        unlisted: unlisted_sql(&table, &clerk, ""),
     })
 }
 
@@ -203,6 +208,7 @@ where
         delete: format!("DELETE FROM {table} WHERE {clerk} = $1"),
         delete_of_user,
         delete_of_organization,
+        unlisted: unlisted_sql(&table, &clerk, ""),
     })
 }
 

@@ -202,6 +202,16 @@ where
     Ok(Mapping { set_list, insert_columns, insert_values })
 }
 
+/// The Clerk ids (column `clerk`, quoted) of `table`'s rows, `live` (an SQL condition on `t`,
+/// after AND, or empty), not in the text[] $1; sorted.
+pub(crate) fn unlisted_sql(table: &str, clerk: &str, live: &str) -> String {
+    format!(
+        "SELECT t.{clerk} FROM {table} AS t WHERE t.{clerk} IS NOT NULL{live} \
+         AND NOT EXISTS (SELECT FROM pg_catalog.unnest($1::pg_catalog.text[]) AS l (id) WHERE l.id = t.{clerk}) \
+         ORDER BY 1"
+    )
+}
+
 /// The value of a new row's id column: a random UUID when the column has no default (Prisma
 /// fills ids client-side), else nothing (the database fills it).
 pub(crate) fn generated_id(id: &str, info: &ColumnInfo) -> Result<Option<String>, TargetError> {
@@ -333,11 +343,7 @@ where
             (format!("UPDATE {table} SET {column} = {value} WHERE {clerk} = $1"), format!(" AND t.{column} {live}"))
         }
     };
-    let unlisted = format!(
-        "SELECT t.{clerk} FROM {table} AS t WHERE t.{clerk} IS NOT NULL{live} \
-         AND NOT EXISTS (SELECT FROM pg_catalog.unnest($1::pg_catalog.text[]) AS l (id) WHERE l.id = t.{clerk}) \
-         ORDER BY 1"
-    );
+    let unlisted = unlisted_sql(&table, &clerk, &live);
 
     let batch = batch_statements(target, &table, &clerk, mapping(target, &lookup, &|n| format!("u.a{n}"))?);
 

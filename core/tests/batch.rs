@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use clerk_sync_core::batch::{self, Plan, Snapshot, Unplannable, UserState};
 use clerk_sync_core::engine::{self, Outcome, Policy, Usernames};
+use clerk_sync_core::event::Object;
 use clerk_sync_core::username::{base_username, candidate, MAX_SUFFIX_ATTEMPTS};
 use clerk_sync_core::{ClerkEvent, DeleteMode};
 use proptest::prelude::*;
@@ -145,7 +146,7 @@ fn event() -> impl Strategy<Value = ClerkEvent> {
         4 => (id.clone(), name, 1..1200i64, any::<u8>())
             .prop_map(|(id, name, at, first)| upsert(user(id, name, None, &format!("n{first}"), at))),
         1 => (id.clone(), 1..1200i64).prop_map(|(id, at)| ClerkEvent::Delete { user_id: id.into(), order_ms: at }),
-        1 => (id, 1..1200i64).prop_map(|(id, at)| ClerkEvent::Unlisted { user_id: id.into(), listed_at_ms: at }),
+        1 => (id, 1..1200i64).prop_map(|(id, at)| ClerkEvent::Unlisted { object: Object::User, clerk_id: id.into(), listed_at_ms: at }),
         1 => Just(ClerkEvent::Other { event_type: "session.created".into() }),
     ]
 }

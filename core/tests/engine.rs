@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 
 use clerk_sync_core::engine::{self, Outcome, Policy, Usernames};
+use clerk_sync_core::event::Object;
 use clerk_sync_core::username::{base_username, candidate, MAX_SUFFIX_ATTEMPTS};
 use clerk_sync_core::{ClerkEvent, DeleteMode, UserRecord};
 use proptest::prelude::*;
@@ -44,7 +45,7 @@ fn a_user_missing_from_a_listing_goes_unless_something_newer_than_the_listing_ca
         "user_app".into(),
         Row { email: None, username: None, first_name: None, updated_at_ms: 0, deleted: false },
     );
-    let unlisted = |id: &str| ClerkEvent::Unlisted { user_id: id.into(), listed_at_ms: 50 };
+    let unlisted = |id: &str| ClerkEvent::Unlisted { object: Object::User, clerk_id: id.into(), listed_at_ms: 50 };
     assert_eq!(apply(&mut m, &unlisted("user_new")), "stale", "updated after the listing began: kept");
     assert_eq!(apply(&mut m, &unlisted("user_old")), "deleted");
     assert_eq!(apply(&mut m, &unlisted("user_app")), "deleted", "a row the app wrote, never seen by an event");

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use clerk_sync_core::engine::{self, Objects, Outcome};
+use clerk_sync_core::event::Object;
 use clerk_sync_core::ClerkEvent;
 use proptest::prelude::*;
 
@@ -106,6 +107,24 @@ fn a_deleted_membership_never_comes_back() {
     assert_eq!(apply(&mut m, &membership("orgmem_1", "org_a", "user_a", "org:member", 99)), "stale");
     assert!(m.memberships.is_empty());
     assert!(m.organizations.contains_key("org_a") && m.rows.contains_key("user_a"), "its parents stay");
+}
+
+#[test]
+fn an_organization_or_membership_missing_from_a_listing_goes_unless_something_newer_came() {
+    let mut m = Memory::default();
+    apply(&mut m, &membership("orgmem_1", "org_a", "user_a", "org:admin", 30));
+    apply(&mut m, &org_upsert("org_b", "Beta", 90));
+    let unlisted =
+        |id: &str| ClerkEvent::Unlisted { object: Object::of_id(id).unwrap(), clerk_id: id.into(), listed_at_ms: 60 };
+    assert_eq!(apply(&mut m, &unlisted("org_b")), "stale", "changed after the listing began");
+    assert_eq!(apply(&mut m, &unlisted("orgmem_1")), "deleted");
+    assert_eq!(apply(&mut m, &unlisted("org_a")), "deleted");
+    assert_eq!(m.organizations.keys().collect::<Vec<_>>(), ["org_b"]);
+    assert!(m.memberships.is_empty());
+    assert_eq!(apply(&mut m, &membership("orgmem_1", "org_a", "user_a", "org:member", 99)), "stale", "tombstoned");
+    assert_eq!(Object::of_id("orgmem_x"), Some(Object::Membership));
+    assert_eq!(Object::of_id("org_x"), Some(Object::Organization));
+    assert_eq!(Object::of_id("sess_x"), None);
 }
 
 #[test]
