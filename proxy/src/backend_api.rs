@@ -71,6 +71,41 @@ fn path_segment(id: &str) -> String {
         .collect()
 }
 
+/// A list of the Backend API: users, organizations, or one organization's memberships.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum List {
+    Users,
+    Organizations,
+    Memberships { organization: String },
+}
+
+impl List {
+    fn path(&self) -> String {
+        match self {
+            List::Users => "/users".into(),
+            List::Organizations => "/organizations".into(),
+            List::Memberships { organization } => format!("/organizations/{}/memberships", path_segment(organization)),
+        }
+    }
+
+    /// What it lists, for people.
+    pub fn noun(&self) -> &'static str {
+        match self {
+            List::Users => "users",
+            List::Organizations => "organizations",
+            List::Memberships { .. } => "memberships",
+        }
+    }
+
+    /// Its name in a checkpoint.
+    pub fn key(&self) -> String {
+        match self {
+            List::Memberships { organization } => format!("memberships of {organization}"),
+            other => other.noun().to_owned(),
+        }
+    }
+}
+
 pub struct BackendApi {
     client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
     base: String,
@@ -146,9 +181,9 @@ impl BackendApi {
         }
     }
 
-    /// Users `offset..offset + limit`, oldest first.
-    pub async fn users_page(&mut self, offset: usize, limit: usize) -> Result<Vec<Value>, ApiError> {
-        let path = format!("/users?limit={limit}&offset={offset}&order_by=%2Bcreated_at");
+    /// Objects `offset..offset + limit` of the list, oldest first.
+    pub async fn page(&mut self, list: &List, offset: usize, limit: usize) -> Result<Vec<Value>, ApiError> {
+        let path = format!("{}?limit={limit}&offset={offset}&order_by=%2Bcreated_at", list.path());
         match self.get(&path).await? {
             // The user list is an array; other lists come as {"data": [...], "total_count": n}.
             Some(Value::Array(users)) => Ok(users),
@@ -174,6 +209,11 @@ impl BackendApi {
     /// The user, or None when Clerk has no such user.
     pub async fn user(&mut self, id: &str) -> Result<Option<Value>, ApiError> {
         self.get(&format!("/users/{}", path_segment(id))).await
+    }
+
+    /// The organization, or None when Clerk has no such organization.
+    pub async fn organization(&mut self, id: &str) -> Result<Option<Value>, ApiError> {
+        self.get(&format!("/organizations/{}", path_segment(id))).await
     }
 }
 
@@ -223,6 +263,14 @@ mod tests {
         assert!(checked_base("http://api.clerk.com/v1").is_err());
         assert!(checked_base("ftp://x").is_err());
         assert!(BackendApi::new(DEFAULT_URL, "pk_test_abc", 1, FIRST).is_err(), "the publishable key");
+    }
+
+    #[test]
+    fn lists_have_their_paths_and_names() {
+        let memberships = List::Memberships { organization: "org_1/..".into() };
+        assert_eq!(memberships.path(), "/organizations/org_1%2F%2E%2E/memberships");
+        assert_eq!(memberships.key(), "memberships of org_1/..");
+        assert_eq!((List::Users.path(), List::Organizations.key()), ("/users".to_owned(), "organizations".to_owned()));
     }
 
     #[test]

@@ -18,9 +18,6 @@ pub const MIN_LIMIT: usize = OVERLAP + 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listing {
-    /// When the listing began (Unix ms, the database's clock): what `--reconcile` compares
-    /// high-water marks with.
-    pub began_at_ms: i64,
     /// Where the listing so far ends.
     pub offset: usize,
     /// Every user listed so far.
@@ -45,9 +42,15 @@ pub enum Page {
     Moved,
 }
 
+impl Default for Listing {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Listing {
-    pub fn new(began_at_ms: i64) -> Self {
-        Listing { began_at_ms, offset: 0, listed: BTreeSet::new(), complete: false, back: OVERLAP }
+    pub fn new() -> Self {
+        Listing { offset: 0, listed: BTreeSet::new(), complete: false, back: OVERLAP }
     }
 
     /// The offset to ask the next page from.
@@ -86,7 +89,7 @@ mod tests {
         limit: usize,
         mut before_request: impl FnMut(usize, &mut Vec<String>),
     ) -> (Listing, usize) {
-        let mut listing = Listing::new(0);
+        let mut listing = Listing::new();
         let mut requests = 0;
         while !listing.complete {
             before_request(requests, users);
@@ -134,7 +137,7 @@ mod tests {
 
     #[test]
     fn a_checkpoint_resumes_where_the_listing_stopped() {
-        let mut listing = Listing::new(42);
+        let mut listing = Listing::new();
         let page: Vec<String> = users(100);
         listing.take(0, &page.iter().map(String::as_str).collect::<Vec<_>>(), 100);
         let saved = serde_json::to_string(&listing).unwrap();

@@ -1,8 +1,10 @@
-//! `sync`: every user of Clerk's Backend API into the database through `clerk_sync.backfill`, a
-//! page per transaction, so newer webhooks win over older API data and a rerun changes nothing.
-//! A checkpoint after each page lets an interrupted sync resume. `--reconcile`, after a complete
-//! listing, removes the users the table holds that Clerk no longer has (`clerk_sync.remove_unlisted`).
+//! `sync`: every user, organization and membership of Clerk's Backend API into the database
+//! through `clerk_sync.backfill`, a page per transaction, so newer webhooks win over older API data
+//! and a rerun changes nothing. A checkpoint after each page lets an interrupted sync resume.
+//! `--reconcile`, after complete listings, removes what the tables hold that Clerk no longer has
+//! (`clerk_sync.remove_unlisted`).
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::backend_api::{self, BackendApi};
+use crate::backend_api::{self, BackendApi, List};
 use crate::listing::{self, Listing, Page};
 
 fn page_size(value: &str) -> Result<usize, String> {
@@ -67,14 +69,17 @@ struct Tally {
     created: i64,
     updated: i64,
     unchanged: i64,
+    /// `ignored`: the database has no table for them.
+    ignored: i64,
 }
 
 impl Tally {
-    fn add(&mut self, outcome: &str, users: i64) {
+    fn add(&mut self, outcome: &str, n: i64) {
         match outcome {
-            "created" => self.created += users,
-            "updated" => self.updated += users,
-            _ => self.unchanged += users,
+            "created" => self.created += n,
+            "updated" => self.updated += n,
+            "ignored" => self.ignored += n,
+            _ => self.unchanged += n,
         }
     }
 
@@ -83,11 +88,26 @@ impl Tally {
     }
 }
 
-/// What a checkpoint file holds: the listing, and which sync it belongs to.
-#[derive(Serialize, Deserialize)]
+/// What a checkpoint file holds: which sync it belongs to, when it began, and each list so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Checkpoint {
     sync: String,
-    listing: Listing,
+    /// When the sync began (Unix ms, the database's clock): what `--reconcile` compares high-water
+    /// marks with.
+    began_at_ms: i64,
+    lists: BTreeMap<String, Listing>,
+}
+
+impl Checkpoint {
+    fn listing(&mut self, list: &List) -> &mut Listing {
+        self.lists.entry(list.key()).or_default()
+    }
+
+    /// The ids listed in every list of this kind.
+    fn listed(&self, noun: &str) -> Vec<String> {
+        let lists = self.lists.iter().filter(|(key, _)| key.split(' ').next() == Some(noun));
+        lists.flat_map(|(_, listing)| listing.listed.iter().cloned()).collect()
+    }
 }
 
 /// Which sync a checkpoint belongs to: the API, the key and the database, hashed.
@@ -96,10 +116,10 @@ fn fingerprint(args: &SyncArgs) -> String {
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
-fn load_checkpoint(path: &Path, sync: &str) -> Option<Listing> {
+fn load_checkpoint(path: &Path, sync: &str) -> Option<Checkpoint> {
     let text = std::fs::read_to_string(path).ok()?;
     match serde_json::from_str::<Checkpoint>(&text) {
-        Ok(checkpoint) if checkpoint.sync == sync => Some(checkpoint.listing),
+        Ok(checkpoint) if checkpoint.sync == sync => Some(checkpoint),
         _ => {
             eprintln!("{}: the checkpoint of another sync; starting over", path.display());
             None
@@ -107,9 +127,8 @@ fn load_checkpoint(path: &Path, sync: &str) -> Option<Listing> {
     }
 }
 
-fn save_checkpoint(path: &Path, sync: &str, listing: &Listing) -> Result<(), String> {
-    let text = serde_json::to_string(&Checkpoint { sync: sync.to_owned(), listing: listing.clone() })
-        .map_err(|e| e.to_string())?;
+fn save_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), String> {
+    let text = serde_json::to_string(checkpoint).map_err(|e| e.to_string())?;
     let partial = path.with_extension("partial");
     let write = || -> std::io::Result<()> {
         use std::io::Write;
@@ -123,7 +142,8 @@ fn save_checkpoint(path: &Path, sync: &str, listing: &Listing) -> Result<(), Str
     write().map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// A progress bar on a terminal; a line per page otherwise.
+/// A progress bar on a terminal (of users, then of the organizations' lists); a line per page
+/// otherwise.
 struct Progress {
     bar: Option<ProgressBar>,
 }
@@ -144,13 +164,19 @@ impl Progress {
         Progress { bar: Some(bar) }
     }
 
-    fn page(&self, offset: usize, users: usize, listed: usize, tally: &Tally) {
+    fn page(&self, list: &List, offset: usize, objects: usize, listed: usize, tally: &Tally) {
         match &self.bar {
             Some(bar) => {
-                bar.set_position(listed as u64);
-                bar.set_message(tally.line());
+                if *list == List::Users {
+                    bar.set_position(listed as u64);
+                }
+                bar.set_message(format!("{}: {listed} listed ({})", list.key(), tally.line()));
             }
-            None => eprintln!("page at offset {offset}: {users} users; {listed} listed so far ({})", tally.line()),
+            None => eprintln!(
+                "{} page at offset {offset}: {objects}; {listed} listed so far ({})",
+                list.key(),
+                tally.line()
+            ),
         }
     }
 
@@ -168,23 +194,6 @@ impl Progress {
     }
 }
 
-/// Runs `sql` with `params` in a transaction of its own, rolled back when `dry_run`.
-async fn transaction(
-    db: &mut tokio_postgres::Client,
-    sql: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    dry_run: bool,
-) -> Result<Vec<tokio_postgres::Row>, String> {
-    let transaction = db.transaction().await.map_err(|e| e.to_string())?;
-    let rows = transaction.query(sql, params).await.map_err(database_error)?;
-    if dry_run {
-        transaction.rollback().await.map_err(|e| e.to_string())?;
-    } else {
-        transaction.commit().await.map_err(|e| e.to_string())?;
-    }
-    Ok(rows)
-}
-
 fn database_error(error: tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
@@ -192,25 +201,221 @@ fn database_error(error: tokio_postgres::Error) -> String {
     }
 }
 
-async fn import(
-    db: &mut tokio_postgres::Client,
-    users: Vec<Value>,
-    dry_run: bool,
-    tally: &mut Tally,
-) -> Result<(), String> {
-    let users = Value::Array(users);
-    let backfill = "SELECT outcome, users FROM clerk_sync.backfill($1::jsonb)";
-    for row in transaction(db, backfill, &[&users], dry_run).await? {
-        tally.add(row.get(0), row.get(1));
+/// What listing one kind of object did, over all its lists.
+#[derive(Debug, Default)]
+struct Count {
+    lists: usize,
+    listed: usize,
+    pages: u32,
+    asked_again: u32,
+    tally: Tally,
+}
+
+/// How a list ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Listed {
+    Complete,
+    /// The database has no table for these objects: not listed further.
+    NoTable,
+}
+
+/// One sync: the API, the database, where the lists stand, and what was done.
+struct Run {
+    args: SyncArgs,
+    api: BackendApi,
+    db: tokio_postgres::Client,
+    checkpoint: Checkpoint,
+    progress: Progress,
+    counts: BTreeMap<&'static str, Count>,
+}
+
+impl Run {
+    /// Runs `sql` with `params` in a transaction of its own, rolled back in a dry run.
+    async fn transaction(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, String> {
+        let transaction = self.db.transaction().await.map_err(|e| e.to_string())?;
+        let rows = transaction.query(sql, params).await.map_err(database_error)?;
+        if self.args.dry_run {
+            transaction.rollback().await.map_err(|e| e.to_string())?;
+        } else {
+            transaction.commit().await.map_err(|e| e.to_string())?;
+        }
+        Ok(rows)
     }
-    Ok(())
+
+    /// Hands `objects` to `backfill`; its outcomes.
+    async fn import(&mut self, objects: Vec<Value>) -> Result<Tally, String> {
+        let objects = Value::Array(objects);
+        let mut tally = Tally::default();
+        for row in self.transaction("SELECT outcome, users FROM clerk_sync.backfill($1::jsonb)", &[&objects]).await? {
+            tally.add(row.get(0), row.get(1));
+        }
+        Ok(tally)
+    }
+
+    /// Lists `list` to its end (from where a checkpoint left it), importing each page; an error
+    /// when a page cannot be had or imported.
+    async fn list(&mut self, list: &List) -> Result<Listed, String> {
+        let limit = self.args.page_size;
+        self.counts.entry(list.noun()).or_default().lists += 1;
+        while !self.checkpoint.listing(list).complete {
+            let asked = self.checkpoint.listing(list).next_offset();
+            let page = self.api.page(list, asked, limit).await.map_err(|e| e.to_string())?;
+            let ids: Option<Vec<&str>> = page.iter().map(|object| object.get("id").and_then(Value::as_str)).collect();
+            let ids = ids.ok_or_else(|| format!("{} page at offset {asked}: an object without an id", list.key()))?;
+            let new = match self.checkpoint.listing(list).take(asked, &ids, limit) {
+                Page::Moved => {
+                    self.counts.entry(list.noun()).or_default().asked_again += 1;
+                    self.progress.say(&format!(
+                        "{}: moved (deleted meanwhile), asking again from further back than {asked}",
+                        list.key()
+                    ));
+                    continue;
+                }
+                Page::Continues(new) => new,
+            };
+            let objects: Vec<Value> = new.iter().map(|&i| page[i].clone()).collect();
+            let new = objects.len();
+            let tally = if objects.is_empty() { Tally::default() } else { self.import(objects).await? };
+            let listed = self.checkpoint.listing(list).listed.len();
+            let count = self.counts.entry(list.noun()).or_default();
+            count.pages += 1;
+            count.listed += new;
+            count.tally.created += tally.created;
+            count.tally.updated += tally.updated;
+            count.tally.unchanged += tally.unchanged;
+            let tally_so_far = count.tally;
+            if tally.ignored > 0 && tally.created + tally.updated + tally.unchanged == 0 {
+                self.checkpoint.lists.remove(&list.key());
+                return Ok(Listed::NoTable);
+            }
+            if !self.args.dry_run {
+                save_checkpoint(&self.args.checkpoint, &self.checkpoint)?;
+            }
+            self.progress.page(list, asked, page.len(), listed, &tally_so_far);
+        }
+        Ok(Listed::Complete)
+    }
+
+    /// Users, then organizations, then each organization's memberships; whether the database
+    /// has an organizations table.
+    async fn list_everything(&mut self) -> Result<bool, String> {
+        self.list(&List::Users).await?;
+        if self.list(&List::Organizations).await? == Listed::NoTable {
+            return Ok(false);
+        }
+        let organizations: Vec<String> = self.checkpoint.listed("organizations");
+        for organization in organizations {
+            if self.list(&List::Memberships { organization }).await? == Listed::NoTable {
+                break;
+            }
+        }
+        Ok(true)
+    }
+
+    fn print_counts(&self, seconds: f64) {
+        let would = if self.args.dry_run { "dry run, rolled back: " } else { "" };
+        for noun in ["users", "organizations", "memberships"] {
+            let Some(count) = self.counts.get(noun) else { continue };
+            let of = if noun == "memberships" { format!(" of {} organizations", count.lists) } else { String::new() };
+            println!(
+                "listed {} {noun}{of} in {} pages ({} pages asked again) in {seconds:.2} s: {:.0} {noun}/s",
+                count.listed,
+                count.pages,
+                count.asked_again,
+                count.listed as f64 / seconds.max(1e-9)
+            );
+            println!("{would}{noun}: {}", count.tally.line());
+        }
+        println!("{} retries", self.api.retries);
+    }
+
+    async fn unlisted(&self, function: &str, listed: &[String]) -> Result<Vec<String>, String> {
+        let sql = format!("SELECT u FROM clerk_sync.{function}($1::text[]) AS u");
+        let rows = self.db.query(&sql, &[&listed]).await.map_err(database_error)?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    fn refuse_past(&self, removals: usize) -> Result<(), String> {
+        if removals <= self.args.max_removals {
+            return Ok(());
+        }
+        Err(format!(
+            "reconcile refused: {removals} rows of the tables are not in Clerk's listings, more than --max-removals {}. \
+             Check that CLERK_SECRET_KEY is this app's instance, then rerun with --max-removals {removals}",
+            self.args.max_removals
+        ))
+    }
+
+    /// Removes what the tables hold that the complete listings did not have. Each user and
+    /// organization is first asked for by id, and only a 404 makes it a removal: one Clerk still
+    /// has is imported instead (and an organization's memberships listed). A membership, which
+    /// cannot be asked for by id, goes when its organization's complete listing lacks it.
+    async fn reconcile(&mut self, organizations: bool) -> Result<(), String> {
+        let users = self.unlisted("unlisted_users", &self.checkpoint.listed("users")).await?;
+        let orgs = if organizations {
+            self.unlisted("unlisted_organizations", &self.checkpoint.listed("organizations")).await?
+        } else {
+            Vec::new()
+        };
+        self.refuse_past(users.len() + orgs.len())?;
+        let (mut gone, mut found) = (Vec::new(), Vec::new());
+        let mut found_organizations = Vec::new();
+        for id in users.iter().chain(&orgs) {
+            let answer = if id.starts_with("org_") { self.api.organization(id).await } else { self.api.user(id).await };
+            match answer.map_err(|e| format!("reconcile stopped, nothing removed: {e}"))? {
+                None => gone.push(id.clone()),
+                Some(object) => {
+                    if id.starts_with("org_") {
+                        found_organizations.push(id.clone());
+                    }
+                    found.push(object);
+                }
+            }
+        }
+        let found_count = found.len();
+        let tally = if found.is_empty() { Tally::default() } else { self.import(found).await? };
+        for organization in found_organizations {
+            self.list(&List::Memberships { organization })
+                .await
+                .map_err(|e| format!("reconcile stopped, nothing removed: {e}"))?;
+        }
+        if organizations {
+            let memberships = self.unlisted("unlisted_memberships", &self.checkpoint.listed("memberships")).await?;
+            gone.extend(memberships);
+        }
+        self.refuse_past(gone.len())?;
+        let (mut removed, mut kept) = (Vec::new(), 0);
+        if !gone.is_empty() {
+            let began = self.checkpoint.began_at_ms;
+            let removal = "SELECT clerk_id, outcome FROM clerk_sync.remove_unlisted($1::text[], \
+                           pg_catalog.to_timestamp($2::bigint / 1000.0))";
+            for row in self.transaction(removal, &[&gone, &began]).await? {
+                match row.get::<_, &str>(1) {
+                    "deleted" => removed.push(row.get::<_, String>(0)),
+                    _ => kept += 1,
+                }
+            }
+        }
+        let would = if self.args.dry_run { "would " } else { "" };
+        println!(
+            "reconcile: {would}remove {} ({}), keep {kept} changed since the listing began; \
+             {found_count} found in Clerk after all ({would}import: {})",
+            removed.len(),
+            if removed.is_empty() { "none".to_owned() } else { removed.join(", ") },
+            tally.line()
+        );
+        Ok(())
+    }
 }
 
 pub async fn run(args: SyncArgs) -> Result<(), String> {
-    let would = if args.dry_run { "dry run, rolled back: " } else { "" };
-    let mut api =
+    let api =
         BackendApi::new(&args.api_url, &args.secret_key, args.max_retries, Duration::from_millis(args.first_retry_ms))?;
-    let (mut db, connection) = tokio_postgres::connect(&args.database_url, tokio_postgres::NoTls)
+    let (db, connection) = tokio_postgres::connect(&args.database_url, tokio_postgres::NoTls)
         .await
         .map_err(|e| format!("DATABASE_URL: {}", database_error(e)))?;
     tokio::spawn(connection);
@@ -229,140 +434,43 @@ pub async fn run(args: SyncArgs) -> Result<(), String> {
 
     let sync = fingerprint(&args);
     let resumed = if args.restart || args.dry_run { None } else { load_checkpoint(&args.checkpoint, &sync) };
-    if let Some(listing) = &resumed {
+    if let Some(checkpoint) = &resumed {
+        let so_far: Vec<String> = ["users", "organizations", "memberships"]
+            .iter()
+            .map(|noun| format!("{} {noun}", checkpoint.listed(noun).len()))
+            .collect();
         eprintln!(
-            "resuming the sync that began {:.0} s ago: {} users listed, from offset {}",
-            (now_ms - listing.began_at_ms) as f64 / 1000.0,
-            listing.listed.len(),
-            listing.offset
+            "resuming the sync that began {:.0} s ago: {} listed so far",
+            (now_ms - checkpoint.began_at_ms) as f64 / 1000.0,
+            so_far.join(", ")
         );
     }
-    let mut listing = resumed.unwrap_or_else(|| Listing::new(now_ms));
+    let checkpoint = resumed.unwrap_or(Checkpoint { sync, began_at_ms: now_ms, lists: BTreeMap::new() });
+    let mut api = api;
     let total = api.users_count().await.ok();
-    let progress = Progress::new(total, listing.listed.len() as u64);
+    let progress = Progress::new(total, checkpoint.listed("users").len() as u64);
+    let mut sync = Run { args, api, db, checkpoint, progress, counts: BTreeMap::new() };
 
     let started = Instant::now();
-    let (mut tally, mut pages, mut asked_again) = (Tally::default(), 0u32, 0u32);
-    let listed_before = listing.listed.len();
-    let mut failure = None;
-    while !listing.complete {
-        let asked = listing.next_offset();
-        let page = match api.users_page(asked, args.page_size).await {
-            Ok(page) => page,
-            Err(error) => {
-                failure = Some(error.to_string());
-                break;
-            }
-        };
-        let ids: Option<Vec<&str>> = page.iter().map(|user| user.get("id").and_then(Value::as_str)).collect();
-        let Some(ids) = ids else {
-            failure = Some(format!("the page at offset {asked} has a user without an id"));
-            break;
-        };
-        let new = match listing.take(asked, &ids, args.page_size) {
-            Page::Moved => {
-                asked_again += 1;
-                progress.say(&format!("users moved (deleted meanwhile): asking again from further back than {asked}"));
-                continue;
-            }
-            Page::Continues(new) => new,
-        };
-        let users: Vec<Value> = new.iter().map(|&i| page[i].clone()).collect();
-        if !users.is_empty() {
-            import(&mut db, users, args.dry_run, &mut tally).await?;
+    let listed = sync.list_everything().await;
+    sync.progress.finish();
+    sync.print_counts(started.elapsed().as_secs_f64());
+    let organizations = match listed {
+        Ok(organizations) => organizations,
+        Err(failure) => {
+            let reconcile =
+                if sync.args.reconcile { "; nothing removed (reconcile needs complete listings)" } else { "" };
+            let resume = if sync.args.dry_run { "" } else { "; run it again to resume where it stopped" };
+            return Err(format!("sync incomplete: {failure}{reconcile}{resume}"));
         }
-        pages += 1;
-        if !args.dry_run {
-            save_checkpoint(&args.checkpoint, &sync, &listing)?;
-        }
-        progress.page(asked, page.len(), listing.listed.len(), &tally);
-    }
-    progress.finish();
-    let seconds = started.elapsed().as_secs_f64();
-    let users = listing.listed.len() - listed_before;
-    println!(
-        "listed {users} users in {pages} pages ({} retries, {asked_again} pages asked again) in {seconds:.2} s: {:.0} users/s",
-        api.retries,
-        users as f64 / seconds.max(1e-9)
-    );
-    println!("{would}{}", tally.line());
-    if let Some(failure) = failure {
-        let reconcile = if args.reconcile { "; nothing removed (reconcile needs a complete listing)" } else { "" };
-        let resume = if args.dry_run {
-            String::new()
-        } else {
-            format!("; run it again to resume from offset {}", listing.offset)
-        };
-        return Err(format!("sync incomplete: {failure}{reconcile}{resume}"));
-    }
+    };
     // Complete: a rerun lists afresh, whatever the reconcile does.
-    if !args.dry_run {
-        let _ = std::fs::remove_file(&args.checkpoint);
+    if !sync.args.dry_run {
+        let _ = std::fs::remove_file(&sync.args.checkpoint);
     }
-    if args.reconcile {
-        reconcile(&args, &mut api, &mut db, &listing).await?;
+    if sync.args.reconcile {
+        sync.reconcile(organizations).await?;
     }
-    Ok(())
-}
-
-/// Removes the users the table holds that the complete `listing` did not have, each confirmed
-/// gone by asking for it; one Clerk still has (the listing missed it) is imported instead.
-async fn reconcile(
-    args: &SyncArgs,
-    api: &mut BackendApi,
-    db: &mut tokio_postgres::Client,
-    listing: &Listing,
-) -> Result<(), String> {
-    let listed: Vec<&str> = listing.listed.iter().map(String::as_str).collect();
-    let candidates: Vec<String> = db
-        .query("SELECT u FROM clerk_sync.unlisted_users($1::text[]) AS u", &[&listed])
-        .await
-        .map_err(database_error)?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    if candidates.len() > args.max_removals {
-        return Err(format!(
-            "reconcile refused: {} users of the table are not in Clerk's listing, more than --max-removals {}. \
-             Check that CLERK_SECRET_KEY is this app's instance, then rerun with --max-removals {}",
-            candidates.len(),
-            args.max_removals,
-            candidates.len()
-        ));
-    }
-    let (mut gone, mut found) = (Vec::new(), Vec::new());
-    for id in &candidates {
-        match api.user(id).await {
-            Ok(None) => gone.push(id.clone()),
-            Ok(Some(user)) => found.push(user),
-            Err(error) => return Err(format!("reconcile stopped, nothing removed: {error}")),
-        }
-    }
-    let mut tally = Tally::default();
-    let found_count = found.len();
-    if !found.is_empty() {
-        import(db, found, args.dry_run, &mut tally).await?;
-    }
-    let began = listing.began_at_ms;
-    let removal = "SELECT clerk_id, outcome FROM clerk_sync.remove_unlisted($1::text[], \
-                   pg_catalog.to_timestamp($2::bigint / 1000.0))";
-    let (mut removed, mut kept) = (Vec::new(), 0);
-    if !gone.is_empty() {
-        for row in transaction(db, removal, &[&gone, &began], args.dry_run).await? {
-            match row.get::<_, &str>(1) {
-                "deleted" => removed.push(row.get::<_, String>(0)),
-                _ => kept += 1,
-            }
-        }
-    }
-    let would = if args.dry_run { "would " } else { "" };
-    println!(
-        "reconcile: {would}remove {} ({}), keep {kept} changed since the listing began; \
-         {found_count} found in Clerk after all ({would}import: {})",
-        removed.len(),
-        if removed.is_empty() { "none".to_owned() } else { removed.join(", ") },
-        tally.line()
-    );
     Ok(())
 }
 
@@ -403,10 +511,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("clerk-sync-checkpoint-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("checkpoint.json");
-        let mut listing = Listing::new(7);
-        listing.take(0, &["user_a", "user_b"], 2);
-        save_checkpoint(&path, &fingerprint(&a), &listing).unwrap();
-        assert_eq!(load_checkpoint(&path, &fingerprint(&a)), Some(listing));
+        let mut checkpoint = Checkpoint { sync: fingerprint(&a), began_at_ms: 7, lists: BTreeMap::new() };
+        checkpoint.listing(&List::Users).take(0, &["user_a", "user_b"], 2);
+        checkpoint.listing(&List::Memberships { organization: "org_1".into() }).take(0, &["orgmem_1"], 2);
+        save_checkpoint(&path, &checkpoint).unwrap();
+        let loaded = load_checkpoint(&path, &fingerprint(&a)).unwrap();
+        assert_eq!(loaded, checkpoint);
+        assert_eq!(loaded.listed("users"), ["user_a", "user_b"]);
+        assert_eq!(loaded.listed("memberships"), ["orgmem_1"]);
         assert_eq!(load_checkpoint(&path, &fingerprint(&b)), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
