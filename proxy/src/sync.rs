@@ -209,6 +209,7 @@ struct Count {
     pages: u32,
     asked_again: u32,
     tally: Tally,
+    seconds: f64,
 }
 
 /// How a list ended.
@@ -259,8 +260,16 @@ impl Run {
     /// Lists `list` to its end (from where a checkpoint left it), importing each page; an error
     /// when a page cannot be had or imported.
     async fn list(&mut self, list: &List) -> Result<Listed, String> {
-        let limit = self.args.page_size;
         self.counts.entry(list.noun()).or_default().lists += 1;
+        let started = Instant::now();
+        let listed = self.list_pages(list).await;
+        self.counts.entry(list.noun()).or_default().seconds += started.elapsed().as_secs_f64();
+        listed
+    }
+
+    /// `list`'s pages, as `list` says.
+    async fn list_pages(&mut self, list: &List) -> Result<Listed, String> {
+        let limit = self.args.page_size;
         while !self.checkpoint.listing(list).complete {
             let asked = self.checkpoint.listing(list).next_offset();
             let page = self.api.page(list, asked, limit).await.map_err(|e| e.to_string())?;
@@ -316,17 +325,18 @@ impl Run {
         Ok(true)
     }
 
-    fn print_counts(&self, seconds: f64) {
+    fn print_counts(&self) {
         let would = if self.args.dry_run { "dry run, rolled back: " } else { "" };
         for noun in ["users", "organizations", "memberships"] {
             let Some(count) = self.counts.get(noun) else { continue };
             let of = if noun == "memberships" { format!(" of {} organizations", count.lists) } else { String::new() };
             println!(
-                "listed {} {noun}{of} in {} pages ({} pages asked again) in {seconds:.2} s: {:.0} {noun}/s",
+                "listed {} {noun}{of} in {} pages ({} pages asked again) in {:.2} s: {:.0} {noun}/s",
                 count.listed,
                 count.pages,
                 count.asked_again,
-                count.listed as f64 / seconds.max(1e-9)
+                count.seconds,
+                count.listed as f64 / count.seconds.max(1e-9)
             );
             println!("{would}{noun}: {}", count.tally.line());
         }
@@ -451,10 +461,9 @@ pub async fn run(args: SyncArgs) -> Result<(), String> {
     let progress = Progress::new(total, checkpoint.listed("users").len() as u64);
     let mut sync = Run { args, api, db, checkpoint, progress, counts: BTreeMap::new() };
 
-    let started = Instant::now();
     let listed = sync.list_everything().await;
     sync.progress.finish();
-    sync.print_counts(started.elapsed().as_secs_f64());
+    sync.print_counts();
     let organizations = match listed {
         Ok(organizations) => organizations,
         Err(failure) => {
