@@ -296,6 +296,47 @@ RESET ROLE;
 SELECT * FROM clerk_sync.remove_unlisted('{user_b1}', now());
 SELECT count(*) AS user_b1_rows FROM "User" WHERE "clerkUserId" = 'user_b1';
 
+-- 10. The organizations and memberships tables are written as their owner too: a trigger on each
+-- tries to escalate through an organization event and a membership event.
+SET ROLE clerk_lp_app;
+CREATE TABLE "Organization" ("id" text PRIMARY KEY, "clerkOrgId" text NOT NULL UNIQUE, "name" text NOT NULL,
+    "slug" text UNIQUE, "imageUrl" text, "createdAt" timestamp(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "updatedAt" timestamp(3) NOT NULL);
+CREATE TABLE "Membership" ("id" text PRIMARY KEY, "clerkMembershipId" text NOT NULL UNIQUE,
+    "organizationId" text NOT NULL REFERENCES "Organization" ON DELETE CASCADE,
+    "userId" text NOT NULL REFERENCES "User" ON DELETE CASCADE, "role" text NOT NULL,
+    "createdAt" timestamp(3) NOT NULL DEFAULT CURRENT_TIMESTAMP, "updatedAt" timestamp(3) NOT NULL);
+CREATE FUNCTION public.escalate_any() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM public.escalate(TG_TABLE_NAME, NULL);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER escalate BEFORE INSERT ON "Organization" FOR EACH ROW EXECUTE FUNCTION public.escalate_any();
+RESET ROLE;
+SELECT clerk_sync.clerk_apply(jsonb_build_object('type', 'organization.created', 'object', 'event', 'timestamp', 1,
+    'data', jsonb_build_object('object', 'organization', 'id', 'org_lp', 'name', 'LP', 'created_at', 1, 'updated_at', 1)));
+SELECT * FROM pg_temp.app_is_superuser;
+SET ROLE clerk_lp_app;
+DROP TRIGGER escalate ON "Organization";
+CREATE TRIGGER escalate BEFORE INSERT ON "Membership" FOR EACH ROW EXECUTE FUNCTION public.escalate_any();
+RESET ROLE;
+SELECT clerk_sync.clerk_apply(jsonb_build_object('type', 'organizationMembership.created', 'object', 'event',
+    'timestamp', 2, 'data', jsonb_build_object('object', 'organization_membership', 'id', 'orgmem_lp', 'role', 'org:admin',
+        'created_at', 2, 'updated_at', 2,
+        'organization', jsonb_build_object('object', 'organization', 'id', 'org_lp', 'name', 'LP', 'created_at', 1, 'updated_at', 1),
+        'public_user_data', jsonb_build_object('user_id', 'user_lp', 'identifier', 'lp@example.com'))));
+SELECT * FROM pg_temp.app_is_superuser;
+SET ROLE clerk_lp_app;
+DROP TRIGGER escalate ON "Membership";
+RESET ROLE;
+SELECT clerk_sync.clerk_apply(jsonb_build_object('type', 'organizationMembership.created', 'object', 'event',
+    'timestamp', 2, 'data', jsonb_build_object('object', 'organization_membership', 'id', 'orgmem_lp', 'role', 'org:admin',
+        'created_at', 2, 'updated_at', 2,
+        'organization', jsonb_build_object('object', 'organization', 'id', 'org_lp', 'name', 'LP', 'created_at', 1, 'updated_at', 1),
+        'public_user_data', jsonb_build_object('user_id', 'user_lp', 'identifier', 'lp@example.com'))));
+SELECT o."clerkOrgId", m.role, u."clerkUserId" FROM "Membership" m JOIN "Organization" o ON o.id = m."organizationId"
+JOIN "User" u ON u.id = m."userId";
+
 \c contract_regression
 SET client_min_messages = warning;
 DROP DATABASE clerk_sync_least_privilege;
