@@ -219,4 +219,22 @@ mod tests {
         assert_eq!(membership("role").as_deref(), Some("org:member"));
         assert_eq!(apply(&event(ORG_CREATED)), "stale", "an older webhook loses to a newer import");
     }
+
+    #[pg_test]
+    fn a_soft_deleted_user_keeps_the_row_and_loses_the_memberships() {
+        prisma_b2b_schema();
+        Spi::run(
+            "ALTER TABLE \"User\" ADD COLUMN \"deletedAt\" timestamp;
+             SELECT clerk_sync.set_setting('delete_mode', 'soft');
+             SELECT clerk_sync.set_setting('column.deleted_at', 'deletedAt');",
+        )
+        .unwrap();
+        apply(&event(CREATED));
+        assert_eq!(apply(&event(MEMBER_CREATED)), "created");
+        assert_eq!(apply(&event(DELETED)), "deleted");
+        assert!(user_field(JANE, "deletedAt").is_some(), "the row stays, marked");
+        assert_eq!(count("SELECT count(*) FROM \"Membership\""), 0, "its memberships go");
+        assert_eq!(apply(&event(MEMBER_UPDATED)), "stale");
+        assert_eq!(count("SELECT count(*) FROM \"Membership\""), 0);
+    }
 }
