@@ -19,6 +19,7 @@ use pgrx::prelude::*;
 use crate::config;
 use crate::error::{ClerkSyncError, OrReport};
 use crate::inbox::{self, Replayed};
+use crate::memberships;
 use crate::notify;
 use crate::receive::replay_delivery;
 use crate::statements;
@@ -74,6 +75,10 @@ pub fn write_plan(events: &[&ClerkEvent], settings: Rc<Settings>) -> Result<Plan
     let plan = batch::plan(policy, snapshot, events)?;
     if !user_state::write_states(&plan.states, &existing)? {
         return Err(NotBatched::StateMoved);
+    }
+    if !plan.memberships_of.is_empty() {
+        let memberships = memberships::plan(&settings)?.ok_or(NotBatched::Unplannable(Unplannable::Organizations))?;
+        memberships.delete_of_users(plan.memberships_of.clone())?;
     }
     target.write_batch(&plan)??;
     if !plan.redact.is_empty() {
@@ -318,6 +323,22 @@ mod tests {
         let before = super::BATCHES_WRITTEN.with(|n| n.get());
         assert_eq!(batched(&ids), expected);
         assert_eq!(super::BATCHES_WRITTEN.with(|n| n.get()), before, "the batch was rolled back");
+    }
+
+    #[pg_test]
+    fn a_b2b_apps_user_deletions_are_batched_with_their_memberships() {
+        prisma_b2b_schema();
+        apply(&event(MEMBER_CREATED));
+        let jane = "user_2zQmA7bXkP4rLwN9sT1vC3dE5fG";
+        let before = super::BATCHES_WRITTEN.with(|n| n.get());
+        let removed = text_query(
+            "SELECT string_agg(outcome, ',') FROM clerk_sync.remove_unlisted(ARRAY[$1, 'user_never'], now())",
+            &[jane],
+        );
+        assert_eq!(removed.as_deref(), Some("deleted,deleted"));
+        assert_eq!(super::BATCHES_WRITTEN.with(|n| n.get()), before + 1, "written as one batch");
+        assert_eq!(count("SELECT count(*) FROM \"Membership\""), 0, "the memberships went first");
+        assert_eq!(count("SELECT count(*) FROM \"User\""), 0);
     }
 
     #[pg_test]

@@ -14,7 +14,7 @@ use pgrx::spi::OwnedPreparedStatement;
 
 use crate::app_table::{self, Cached, OfTable};
 use crate::error::ClerkSyncError;
-use crate::statements::{execute, prepare, INT8, TEXT};
+use crate::statements::{execute, prepare, INT8, TEXT, TEXT_ARRAY};
 use crate::table_owner;
 
 pub struct MembershipPlan {
@@ -22,7 +22,7 @@ pub struct MembershipPlan {
     owner: pg_sys::Oid,
     upsert: OwnedPreparedStatement,
     delete: OwnedPreparedStatement,
-    delete_of_user: OwnedPreparedStatement,
+    delete_of_users: OwnedPreparedStatement,
     delete_of_organization: OwnedPreparedStatement,
     /// Planned on each use.
     unlisted: String,
@@ -79,11 +79,17 @@ impl MembershipPlan {
     }
 
     pub fn delete_of(&self, parent: Parent) -> Result<(), ClerkSyncError> {
-        let (statement, id) = match parent {
-            Parent::User(id) => (&self.delete_of_user, id),
-            Parent::Organization(id) => (&self.delete_of_organization, id),
-        };
-        table_owner::run_as(self.owner, || execute(statement, &[id.into()], |_| Ok(())))
+        match parent {
+            Parent::User(id) => self.delete_of_users(vec![id.to_owned()]),
+            Parent::Organization(id) => {
+                table_owner::run_as(self.owner, || execute(&self.delete_of_organization, &[id.into()], |_| Ok(())))
+            }
+        }
+    }
+
+    /// Deletes the memberships of all these users (a batch's deleted users).
+    pub fn delete_of_users(&self, users: Vec<String>) -> Result<(), ClerkSyncError> {
+        table_owner::run_as(self.owner, || execute(&self.delete_of_users, &[users.into()], |_| Ok(())))
     }
 }
 
@@ -104,7 +110,7 @@ fn build(settings: &Settings) -> Result<Option<MembershipPlan>, ClerkSyncError> 
             owner,
             upsert: prepare(&statements.upsert, &ROW_TYPES)?,
             delete: prepare(&statements.delete, &[TEXT])?,
-            delete_of_user: prepare(&statements.delete_of_user, &[TEXT])?,
+            delete_of_users: prepare(&statements.delete_of_users, &[TEXT_ARRAY])?,
             delete_of_organization: prepare(&statements.delete_of_organization, &[TEXT])?,
             unlisted: statements.unlisted.clone(),
         }))

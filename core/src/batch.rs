@@ -84,6 +84,8 @@ pub struct Plan {
     pub inserts: Vec<RowValues>,
     /// Users whose stored payloads are erased.
     pub redact: Vec<String>,
+    /// Users deleted whose memberships go (before their rows: the memberships refer to them).
+    pub memberships_of: Vec<String>,
 }
 
 /// Why a batch is applied one event at a time instead.
@@ -119,6 +121,7 @@ struct Planner {
     finals: BTreeMap<String, Final>,
     redact: BTreeSet<String>,
     objects: Objects,
+    memberships_of: BTreeSet<String>,
 }
 
 impl Store for Planner {
@@ -241,8 +244,14 @@ impl Store for Planner {
         Err(Unplannable::Organizations)
     }
 
-    fn delete_memberships_of(&mut self, _parent: Parent<'_>) -> Result<(), Unplannable> {
-        Err(Unplannable::Organizations)
+    fn delete_memberships_of(&mut self, parent: Parent<'_>) -> Result<(), Unplannable> {
+        match parent {
+            Parent::User(id) => {
+                self.memberships_of.insert(id.to_owned());
+                Ok(())
+            }
+            Parent::Organization(_) => Err(Unplannable::Organizations),
+        }
     }
 }
 
@@ -272,6 +281,7 @@ pub fn plan(policy: Policy, snapshot: Snapshot, events: &[&ClerkEvent]) -> Resul
         finals: BTreeMap::new(),
         redact: BTreeSet::new(),
         objects,
+        memberships_of: BTreeSet::new(),
     };
     let mut outcomes = Vec::with_capacity(events.len());
     for event in events {
@@ -293,6 +303,7 @@ pub fn plan(policy: Policy, snapshot: Snapshot, events: &[&ClerkEvent]) -> Resul
         }
     }
     plan.redact = planner.redact.into_iter().collect();
+    plan.memberships_of = planner.memberships_of.into_iter().collect();
     Ok(plan)
 }
 

@@ -5,8 +5,8 @@
 //! Parameters of the organization statements: $1 Clerk organization id, $2 name, $3 slug, $4
 //! image URL (text), $5 created_at, $6 updated_at (Unix ms, bigint). Of the membership
 //! statements: $1 Clerk membership id, $2 Clerk organization id, $3 Clerk user id, $4 role
-//! (text), $5 created_at, $6 updated_at (Unix ms); of `delete_of_user`/`delete_of_organization`,
-//! $1 the Clerk id of the user or organization.
+//! (text), $5 created_at, $6 updated_at (Unix ms); of `delete_of_users`, $1 the Clerk ids of the
+//! users (text[]); of `delete_of_organization`, $1 the organization's Clerk id.
 
 use crate::ident::quote_ident;
 use crate::settings::{MembershipTarget, OrganizationTarget, References, Target};
@@ -28,7 +28,7 @@ pub struct MembershipStatements {
     /// Updates the row in place, else inserts it. One row: (the rows it refers to exist, it inserted).
     pub upsert: String,
     pub delete: String,
-    pub delete_of_user: String,
+    pub delete_of_users: String,
     pub delete_of_organization: String,
     /// The Clerk ids of the rows not in $1 (text[]); planned with it.
     pub unlisted: String,
@@ -153,7 +153,7 @@ where
     let users_table = table_name(&users.schema, &users.table);
     let clerk_org = quote_ident(&organizations.clerk_org_id);
     let clerk_user = quote_ident(&users.clerk_user_id);
-    let (upsert, delete_of_user, delete_of_organization) = match target.references {
+    let (upsert, delete_of_users, delete_of_organization) = match target.references {
         References::ClerkIds => {
             for (name, setting) in
                 [(&target.organization, "membership.column.organization"), (&target.user, "membership.column.user")]
@@ -172,7 +172,7 @@ where
                     columns.join(", "),
                     values.join(", ")
                 ),
-                format!("DELETE FROM {table} WHERE {user} = $1"),
+                format!("DELETE FROM {table} WHERE {user} = ANY ($1)"),
                 format!("DELETE FROM {table} WHERE {organization} = $1"),
             )
         }
@@ -195,7 +195,10 @@ where
                     columns.join(", "),
                     values.join(", ")
                 ),
-                format!("DELETE FROM {table} WHERE {user} IN (SELECT u.{user_id} FROM {users_table} AS u WHERE u.{clerk_user} = $1)"),
+                format!(
+                    "DELETE FROM {table} WHERE {user} IN \
+                     (SELECT u.{user_id} FROM {users_table} AS u WHERE u.{clerk_user} = ANY ($1))"
+                ),
                 format!(
                     "DELETE FROM {table} WHERE {organization} IN \
                      (SELECT o.{org_id} FROM {organizations_table} AS o WHERE o.{clerk_org} = $1)"
@@ -206,7 +209,7 @@ where
     Ok(MembershipStatements {
         upsert,
         delete: format!("DELETE FROM {table} WHERE {clerk} = $1"),
-        delete_of_user,
+        delete_of_users,
         delete_of_organization,
         unlisted: unlisted_sql(&table, &clerk, ""),
     })
@@ -261,8 +264,8 @@ mod tests {
         assert!(s.upsert.contains("\"organizationId\" = p.o, \"userId\" = p.u FROM p WHERE \"public\".\"Membership\".\"clerkMembershipId\" = $1"), "{}", s.upsert);
         assert!(s.upsert.ends_with("SELECT EXISTS (SELECT FROM p), EXISTS (SELECT FROM inserted)"));
         assert_eq!(
-            s.delete_of_user,
-            "DELETE FROM \"public\".\"Membership\" WHERE \"userId\" IN (SELECT u.\"id\" FROM \"public\".\"User\" AS u WHERE u.\"clerkUserId\" = $1)"
+            s.delete_of_users,
+            "DELETE FROM \"public\".\"Membership\" WHERE \"userId\" IN (SELECT u.\"id\" FROM \"public\".\"User\" AS u WHERE u.\"clerkUserId\" = ANY ($1))"
         );
 
         let mut clerk_ids = settings.memberships.clone();
@@ -274,7 +277,7 @@ mod tests {
             s.upsert
         );
         assert_eq!(s.delete_of_organization, "DELETE FROM \"public\".\"Membership\" WHERE \"organizationId\" = $1");
-        for sql in [&s.upsert, &s.delete, &s.delete_of_user] {
+        for sql in [&s.upsert, &s.delete, &s.delete_of_users] {
             assert!(!sql.contains("clerk_sync"), "touches nothing of clerk_sync's: {sql}");
         }
     }

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use clerk_sync_core::batch::{self, Plan, Snapshot, Unplannable, UserState};
-use clerk_sync_core::engine::{self, Outcome, Policy, Usernames};
+use clerk_sync_core::engine::{self, Objects, Outcome, Policy, Usernames};
 use clerk_sync_core::event::Object;
 use clerk_sync_core::username::{base_username, candidate, MAX_SUFFIX_ATTEMPTS};
 use clerk_sync_core::{ClerkEvent, DeleteMode};
@@ -108,6 +108,22 @@ fn what_it_cannot_plan_it_says() {
     assert_eq!(
         batch::plan(soft, Snapshot::default(), &delete.iter().collect::<Vec<_>>()),
         Err(Unplannable::SoftDelete)
+    );
+}
+
+#[test]
+fn a_deleted_users_memberships_are_planned_and_organizations_are_not() {
+    let objects = Objects { organizations: true, memberships: true };
+    let delete = [ClerkEvent::Delete { user_id: "user_m".into(), order_ms: 1 }];
+    let snapshot = Snapshot { objects, ..Snapshot::default() };
+    let plan = batch::plan(unique_target(), snapshot.clone(), &delete.iter().collect::<Vec<_>>()).unwrap();
+    assert_eq!(plan.memberships_of, ["user_m"]);
+    let plan = batch::plan(unique_target(), Snapshot::default(), &delete.iter().collect::<Vec<_>>()).unwrap();
+    assert!(plan.memberships_of.is_empty(), "a B2C app has none to delete");
+    let organization = [ClerkEvent::OrganizationDelete { organization_id: "org_m".into(), order_ms: 1 }];
+    assert_eq!(
+        batch::plan(unique_target(), snapshot, &organization.iter().collect::<Vec<_>>()),
+        Err(Unplannable::Organizations)
     );
 }
 
