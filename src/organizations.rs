@@ -163,4 +163,14 @@ mod tests {
         Spi::run(PRISMA_ORGANIZATIONS).unwrap();
         assert_eq!(apply(&event(ORG_CREATED)), "created");
     }
+
+    #[pg_test]
+    fn a_misconfigured_memberships_table_fails_only_the_events_that_write_it() {
+        prisma_b2b_schema();
+        Spi::run("SELECT clerk_sync.set_setting('membership.column.role', 'rank')").unwrap();
+        assert_eq!(apply(&event(ORG_CREATED)), "created");
+        let membership = event(MEMBER_CREATED).to_string().replace('\'', "''");
+        let error = sqlstate_of(&format!("SELECT clerk_sync.clerk_apply('{membership}'::jsonb)"));
+        assert_eq!(error.as_deref(), Some("55000"), "the memberships table's mapping is wrong");
+    }
 }
