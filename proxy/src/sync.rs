@@ -83,6 +83,13 @@ impl Tally {
         }
     }
 
+    /// Adds what another page did (its `ignored` stays its own).
+    fn absorb(&mut self, page: &Tally) {
+        self.created += page.created;
+        self.updated += page.updated;
+        self.unchanged += page.unchanged;
+    }
+
     fn line(&self) -> String {
         format!("created {}, updated {}, unchanged {}", self.created, self.updated, self.unchanged)
     }
@@ -267,7 +274,7 @@ impl Run {
         listed
     }
 
-    /// `list`'s pages, as `list` says.
+    /// The page loop of `list`: a page asked, checked against the listing, imported, saved.
     async fn list_pages(&mut self, list: &List) -> Result<Listed, String> {
         let limit = self.args.page_size;
         while !self.checkpoint.listing(list).complete {
@@ -293,9 +300,7 @@ impl Run {
             let count = self.counts.entry(list.noun()).or_default();
             count.pages += 1;
             count.listed += new;
-            count.tally.created += tally.created;
-            count.tally.updated += tally.updated;
-            count.tally.unchanged += tally.unchanged;
+            count.tally.absorb(&tally);
             let tally_so_far = count.tally;
             if tally.ignored > 0 && tally.created + tally.updated + tally.unchanged == 0 {
                 self.checkpoint.lists.remove(&list.key());
