@@ -86,11 +86,34 @@ pub fn columns(relid: pg_sys::Oid) -> Result<Vec<(String, ColumnInfo)>, ClerkSyn
 }
 
 /// Refuses a table with a deferrable trigger (see `deferrable_trigger`).
-pub fn refuse_deferrable_triggers(relid: pg_sys::Oid) -> Result<(), ClerkSyncError> {
+fn refuse_deferrable_triggers(relid: pg_sys::Oid) -> Result<(), ClerkSyncError> {
     match deferrable_trigger(relid)? {
         Some(trigger) => Err(TargetError::DeferrableTrigger(trigger).into()),
         None => Ok(()),
     }
+}
+
+/// An app table clerk_sync may write: what its statements are built from.
+pub struct Writable {
+    pub relid: pg_sys::Oid,
+    pub owner: pg_sys::Oid,
+    columns: Vec<(String, ColumnInfo)>,
+}
+
+impl Writable {
+    /// Its columns by name, as `clerk_sync_core`'s statement builders look them up.
+    pub fn column_lookup(self) -> impl Fn(&str) -> Option<ColumnInfo> + 'static {
+        move |name| self.columns.iter().find(|(column, _)| column == name).map(|(_, info)| info.clone())
+    }
+}
+
+/// The table, when it exists; one with a deferrable trigger is refused.
+pub fn writable(schema: &str, table: &str) -> Result<Option<Writable>, ClerkSyncError> {
+    let Some((relid, owner)) = find(schema, table)? else {
+        return Ok(None);
+    };
+    refuse_deferrable_triggers(relid)?;
+    Ok(Some(Writable { relid, owner, columns: columns(relid)? }))
 }
 
 /// What is built from an app table: it says which table.

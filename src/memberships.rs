@@ -95,15 +95,16 @@ impl MembershipPlan {
 
 fn build(settings: &Settings) -> Result<Option<MembershipPlan>, ClerkSyncError> {
     let target = &settings.memberships;
-    let Some((relid, owner)) = app_table::find(&target.schema, &target.table)? else {
+    let Some(table) = app_table::writable(&target.schema, &target.table)? else {
         return Ok(None);
     };
-    app_table::refuse_deferrable_triggers(relid)?;
-    let columns = app_table::columns(relid)?;
-    let statements =
-        organization_sql::membership_statements(target, &settings.organizations, &settings.target, move |name| {
-            columns.iter().find(|(column, _)| column == name).map(|(_, info)| info.clone())
-        })?;
+    let (relid, owner) = (table.relid, table.owner);
+    let statements = organization_sql::membership_statements(
+        target,
+        &settings.organizations,
+        &settings.target,
+        table.column_lookup(),
+    )?;
     table_owner::run_as(owner, || {
         Ok(Some(MembershipPlan {
             relid,

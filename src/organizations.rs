@@ -80,14 +80,11 @@ impl OrganizationPlan {
 }
 
 fn build(target: &OrganizationTarget) -> Result<Option<OrganizationPlan>, ClerkSyncError> {
-    let Some((relid, owner)) = app_table::find(&target.schema, &target.table)? else {
+    let Some(table) = app_table::writable(&target.schema, &target.table)? else {
         return Ok(None);
     };
-    app_table::refuse_deferrable_triggers(relid)?;
-    let columns = app_table::columns(relid)?;
-    let statements = organization_sql::organization_statements(target, move |name| {
-        columns.iter().find(|(column, _)| column == name).map(|(_, info)| info.clone())
-    })?;
+    let (relid, owner) = (table.relid, table.owner);
+    let statements = organization_sql::organization_statements(target, table.column_lookup())?;
     table_owner::run_as(owner, || {
         Ok(Some(OrganizationPlan {
             relid,

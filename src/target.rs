@@ -182,13 +182,10 @@ impl TargetPlan {
 }
 
 fn build(target: &Target) -> Result<TargetPlan, ClerkSyncError> {
-    let (relid, owner) = app_table::find(&target.schema, &target.table)?
+    let table = app_table::writable(&target.schema, &target.table)?
         .ok_or_else(|| TargetError::NoTable(format!("{}.{}", target.schema, target.table)))?;
-    app_table::refuse_deferrable_triggers(relid)?;
-    let columns = app_table::columns(relid)?;
-    let statements = target_sql::build(target, |name| {
-        columns.iter().find(|(column, _)| column == name).map(|(_, info)| info.clone())
-    })?;
+    let (relid, owner) = (table.relid, table.owner);
+    let statements = target_sql::build(target, table.column_lookup())?;
     // Prepared in the context they run in, so the plans are parsed with its search_path.
     table_owner::run_as(owner, || {
         let insert_new = match &statements.insert_new {
