@@ -68,17 +68,15 @@ fn object_tables(settings: &clerk_sync_core::Settings) -> Result<Vec<ObjectTable
         ("membership", &memberships.schema, &memberships.table, memberships::plan(settings).map(|p| p.is_some())),
     ];
     let mut found = Vec::new();
+    // The plan is None only when the table does not exist; an error is a table misconfigured.
     for (object, schema, table, plan) in tables {
-        if app_table::find(schema, table)?.is_some() {
-            found.push(ObjectTable {
-                object,
-                table: format!("{schema}.{table}"),
-                problem: plan.err().map(|e| match e {
-                    ClerkSyncError::Target(mapping) => mapping.to_string(),
-                    other => other.to_string(),
-                }),
-            });
-        }
+        let problem = match plan {
+            Ok(false) => continue,
+            Ok(true) => None,
+            Err(ClerkSyncError::Target(mapping)) => Some(mapping.to_string()),
+            Err(other) => Some(other.to_string()),
+        };
+        found.push(ObjectTable { object, table: format!("{schema}.{table}"), problem });
     }
     Ok(found)
 }
