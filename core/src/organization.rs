@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use crate::event::PayloadError;
-use crate::user::{field_i64, field_str, UserRecord};
+use crate::user::{field_i64, field_str, owned, UserRecord};
 
 /// The mapped fields of one Clerk organization. `None` is SQL NULL.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -40,10 +40,6 @@ fn object<'a>(
         None | Some(Value::Null) => Err(PayloadError::MissingField(path)),
         Some(_) => Err(PayloadError::WrongType(path, "object")),
     }
-}
-
-fn owned(value: Option<&str>) -> Option<String> {
-    value.map(str::to_owned)
 }
 
 /// Where an organization's fields sit in an event, for error messages.

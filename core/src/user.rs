@@ -69,7 +69,7 @@ fn primary_entry<'a>(
     Ok(None)
 }
 
-fn owned(value: Option<&str>) -> Option<String> {
+pub(crate) fn owned(value: Option<&str>) -> Option<String> {
     value.map(str::to_owned)
 }
 

@@ -9,6 +9,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use clerk_sync_core::event::Object;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -379,15 +380,20 @@ impl Run {
         self.refuse_past(users.len() + orgs.len())?;
         let (mut gone, mut found) = (Vec::new(), Vec::new());
         let mut found_organizations = Vec::new();
-        for id in users.iter().chain(&orgs) {
-            let answer = if id.starts_with("org_") { self.api.organization(id).await } else { self.api.user(id).await };
+        let candidates =
+            users.iter().map(|id| (Object::User, id)).chain(orgs.iter().map(|id| (Object::Organization, id)));
+        for (object, id) in candidates {
+            let answer = match object {
+                Object::Organization => self.api.organization(id).await,
+                _ => self.api.user(id).await,
+            };
             match answer.map_err(|e| format!("reconcile stopped, nothing removed: {e}"))? {
                 None => gone.push(id.clone()),
-                Some(object) => {
-                    if id.starts_with("org_") {
+                Some(found_object) => {
+                    if object == Object::Organization {
                         found_organizations.push(id.clone());
                     }
-                    found.push(object);
+                    found.push(found_object);
                 }
             }
         }
