@@ -16,7 +16,7 @@ use crate::error::ClerkSyncError;
 use crate::notify;
 use crate::store::SpiStore;
 use crate::subtransaction;
-use crate::{target, user_state, verify};
+use crate::{target, unix_time, user_state};
 
 /// The claims of the current request; None when there are none or they are not a JSON object.
 fn request_claims() -> Option<Claims> {
@@ -89,7 +89,7 @@ fn provide(claims: &Claims, clerk_id: &str) -> Result<&'static str, ClerkSyncErr
     if target::plan(&settings.target)?.has_row(clerk_id)? {
         return Ok("existing");
     }
-    let Some(user) = claims.provisional_user(verify::transaction_start() * 1000) else { return Ok("existing") };
+    let Some(user) = claims.provisional_user(unix_time::transaction_start() * 1000) else { return Ok("existing") };
     let channel = settings.notify_channel.clone();
     let outcome = engine::provision(&mut SpiStore::new(settings), &user)?;
     let event = ClerkEvent::Upsert { user, order_ms: PROVISIONAL_MS };

@@ -28,6 +28,7 @@ mod table_owner;
 mod target;
 #[cfg(any(test, feature = "pg_test"))]
 mod testing;
+mod unix_time;
 mod user_state;
 mod usernames;
 mod verify;

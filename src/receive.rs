@@ -19,7 +19,7 @@ use crate::jsonb::RawJsonb;
 use crate::notify;
 use crate::store::SpiStore;
 use crate::subtransaction::{self, Failure};
-use crate::verify;
+use crate::{unix_time, verify};
 
 /// What a delivery gets, and so what its sender is answered.
 enum Answer {
@@ -232,7 +232,8 @@ fn deliver(headers: Option<&RawJsonb>, body: &str) -> Answer {
         Err(error) => return Answer::NotConfigured(error),
     };
     let verified =
-        match verify::check(headers, Some(body), &keys, verify::transaction_start(), settings.timestamp_tolerance_s) {
+        match verify::check(headers, Some(body), &keys, unix_time::transaction_start(), settings.timestamp_tolerance_s)
+        {
             Ok(verified) => verified,
             Err(rejection) => return Answer::Unverified(rejection.code()),
         };

@@ -11,10 +11,7 @@ use pgrx::prelude::*;
 use crate::batch;
 use crate::config;
 use crate::error::{ClerkSyncError, OrReport};
-use crate::{memberships, organizations, target};
-
-/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
-const POSTGRES_EPOCH_US: i64 = 946_684_800_000_000;
+use crate::{memberships, organizations, target, unix_time};
 
 fn listed(listed: Option<Vec<Option<String>>>) -> Vec<String> {
     listed.ok_or(ClerkSyncError::NullArgument("listed")).or_report().into_iter().flatten().collect()
@@ -64,7 +61,7 @@ fn remove_unlisted(
     if !began.is_finite() {
         ClerkSyncError::InfiniteTime("listing_began").report();
     }
-    let listed_at_ms = (began.into_inner() + POSTGRES_EPOCH_US).div_euclid(1000);
+    let listed_at_ms = unix_time::unix_ms(began);
     let element = |index: usize, source: ClerkSyncError| ClerkSyncError::Element {
         function: "remove_unlisted",
         index,

@@ -4,32 +4,12 @@
 //! bad argument from the caller (an explicit secret, a NULL time) does.
 
 use clerk_sync_core::{sign, verify_delivery, Rejection, SigningKey, Verified};
-use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use crate::config;
 use crate::error::{ClerkSyncError, OrReport};
 use crate::jsonb::RawJsonb;
-
-const POSTGRES_EPOCH_UNIX_S: i64 = 946_684_800;
-const USECS_PER_SEC: i64 = 1_000_000;
-
-fn unix_seconds(at: TimestampWithTimeZone) -> i64 {
-    let usecs: pg_sys::TimestampTz = at.into();
-    usecs.div_euclid(USECS_PER_SEC).saturating_add(POSTGRES_EPOCH_UNIX_S)
-}
-
-fn to_timestamptz(unix_s: i64) -> Option<TimestampWithTimeZone> {
-    let usecs = unix_s.checked_sub(POSTGRES_EPOCH_UNIX_S)?.checked_mul(USECS_PER_SEC)?;
-    TimestampWithTimeZone::try_from(usecs).ok()
-}
-
-/// `now()`: the start of the current transaction.
-pub fn transaction_start() -> i64 {
-    // SAFETY: always valid inside a transaction, which every SQL function call is.
-    let usecs = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
-    usecs.div_euclid(USECS_PER_SEC) + POSTGRES_EPOCH_UNIX_S
-}
+use crate::unix_time::{to_timestamptz, transaction_start, unix_seconds};
 
 fn required<T>(value: Option<T>, name: &'static str) -> T {
     value.ok_or(ClerkSyncError::NullArgument(name)).or_report()
