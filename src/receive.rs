@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use clerk_sync_core::engine::{self, Outcome};
 use clerk_sync_core::event::EVENT_FIELDS;
-use clerk_sync_core::{envelope, parse_ours, Envelope, PayloadError, Settings};
+use clerk_sync_core::{envelope, jsonb_encode, parse_ours, Envelope, PayloadError, Settings};
 use pgrx::prelude::*;
 use pgrx::FromDatum;
 use serde_json::{json, Map, Value};
@@ -129,21 +129,39 @@ enum Body<'a> {
     Jsonb(&'a RawJsonb),
 }
 
-/// The body as jsonb: parsed by Postgres (`jsonb_in`), the one parse of the delivery. Raises
-/// (inside the caller's subtransaction) when the body is not JSON.
-fn to_jsonb(body: &Body) -> Result<pg_sys::Datum, PayloadError> {
-    match body {
-        Body::Jsonb(jsonb) => Ok(jsonb.datum()),
-        Body::Text(text) => {
-            // Text values cannot hold NUL, so the conversion does not fail.
-            let text = std::ffi::CString::new(*text).map_err(|_| PayloadError::NotAnObject)?;
-            // SAFETY: jsonb_in takes a NUL-terminated C string; its result is palloc'd in the
-            // current memory context, which outlives this delivery.
-            unsafe {
-                pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(pg_sys::Datum::from(text.as_ptr()))])
+/// The body, parsed: its `jsonb` datum (what the inbox stores) and the event the engine reads.
+/// Parsed in Rust when `jsonb_encode` can write the datum exactly, else by Postgres
+/// (`jsonb_in`), which raises (inside the caller's subtransaction) when the body is not JSON.
+fn parse_body(body: &Body) -> Result<(pg_sys::Datum, Value), PayloadError> {
+    let payload = match body {
+        Body::Jsonb(jsonb) => jsonb.datum(),
+        Body::Text(text) => match jsonb_encode::parse(text) {
+            Some(parsed) => return Ok((palloc_copy(&parsed.jsonb), parsed.event)),
+            None => {
+                // Text values cannot hold NUL, so the conversion does not fail.
+                let text = std::ffi::CString::new(*text).map_err(|_| PayloadError::NotAnObject)?;
+                // SAFETY: jsonb_in takes a NUL-terminated C string; its result is palloc'd in
+                // the current memory context, which outlives this delivery.
+                unsafe {
+                    pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(pg_sys::Datum::from(text.as_ptr()))])
+                }
+                .ok_or(PayloadError::NotAnObject)?
             }
-            .ok_or(PayloadError::NotAnObject)
-        }
+        },
+    };
+    // SAFETY: `payload` is a jsonb datum: the argument, or made just above.
+    let event = unsafe { RawJsonb::from_datum(payload, false) }.map(|j| j.to_value(&EVENT_FIELDS));
+    Ok((payload, event.unwrap_or(Value::Null)))
+}
+
+/// A datum of these bytes (a varlena, header included) in the current memory context, which
+/// outlives this delivery.
+fn palloc_copy(bytes: &[u8]) -> pg_sys::Datum {
+    // SAFETY: palloc raises rather than return NULL; the copy fills what was allocated.
+    unsafe {
+        let copy = pg_sys::palloc(bytes.len()) as *mut u8;
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), copy, bytes.len());
+        pg_sys::Datum::from(copy)
     }
 }
 
@@ -169,10 +187,7 @@ fn accept(msg_id: &str, body: Body, settings: Rc<Settings>) -> Answer {
     let mut store = SpiStore::new(settings);
     let mut parsed: Option<(pg_sys::Datum, Envelope)> = None;
     let tried = subtransaction::attempt(|| -> Result<Outcome, NotApplied> {
-        let payload = to_jsonb(&body)?;
-        // SAFETY: `payload` is a jsonb datum made just above.
-        let event = unsafe { RawJsonb::from_datum(payload, false) }.map(|j| j.to_value(&EVENT_FIELDS));
-        let event = event.unwrap_or(Value::Null);
+        let (payload, event) = parse_body(&body)?;
         let envelope = envelope(&event);
         parsed = Some((payload, envelope.clone()));
         let ours = parse_ours(&event, instance_id.as_deref())?;
@@ -294,4 +309,148 @@ pub fn replay_delivery(msg_id: &str) -> &'static str {
     };
     inbox::record_replay(msg_id, outcome, failure.as_ref()).or_report();
     outcome
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use clerk_sync_core::event::EVENT_FIELDS;
+    use clerk_sync_core::{jsonb_encode, parse_ours};
+    use pgrx::prelude::*;
+    use pgrx::FromDatum;
+
+    use super::{parse_body, Body};
+    use crate::jsonb::RawJsonb;
+
+    const FIXTURES: [&str; 12] = [
+        include_str!("../tests/fixtures/events/organization.created.json"),
+        include_str!("../tests/fixtures/events/organization.deleted.json"),
+        include_str!("../tests/fixtures/events/organization.updated.json"),
+        include_str!("../tests/fixtures/events/organizationMembership.created.json"),
+        include_str!("../tests/fixtures/events/organizationMembership.deleted.json"),
+        include_str!("../tests/fixtures/events/organizationMembership.updated.json"),
+        include_str!("../tests/fixtures/events/session.created.json"),
+        include_str!("../tests/fixtures/events/user.created.email.json"),
+        include_str!("../tests/fixtures/events/user.created.phone-only.json"),
+        include_str!("../tests/fixtures/events/user.created.username-unicode.json"),
+        include_str!("../tests/fixtures/events/user.deleted.json"),
+        include_str!("../tests/fixtures/events/user.updated.email.json"),
+    ];
+
+    /// The bytes of a jsonb datum that is not toasted (a 4-byte header, as jsonb_in makes it).
+    fn datum_bytes(datum: pg_sys::Datum) -> Vec<u8> {
+        let pointer = datum.cast_mut_ptr::<u8>();
+        // SAFETY: a varlena with a 4-byte header (little-endian: the size shifted left by two).
+        unsafe {
+            let size = u32::from_ne_bytes(std::slice::from_raw_parts(pointer, 4).try_into().unwrap()) >> 2;
+            std::slice::from_raw_parts(pointer, size as usize).to_vec()
+        }
+    }
+
+    fn jsonb_in(text: &str) -> Vec<u8> {
+        let text = std::ffi::CString::new(text).unwrap();
+        // SAFETY: jsonb_in takes a NUL-terminated C string.
+        let datum = unsafe {
+            pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(pg_sys::Datum::from(text.as_ptr()))])
+        };
+        datum_bytes(datum.unwrap())
+    }
+
+    /// A small deterministic generator (xorshift), so that a failure names its case.
+    struct Cases(u64);
+
+    impl Cases {
+        fn next(&mut self, below: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % below
+        }
+
+        fn string(&mut self) -> String {
+            const PIECES: [&str; 14] = [
+                "a",
+                "id",
+                "user_2x",
+                " ",
+                "\\n",
+                "\\\"",
+                "\\\\",
+                "\\/",
+                "\\u00e9",
+                "é",
+                "\\ud83d\\ude00",
+                "日本",
+                "",
+                "\\t",
+            ];
+            (0..self.next(6)).map(|_| PIECES[self.next(PIECES.len() as u64) as usize]).collect()
+        }
+
+        fn number(&mut self) -> String {
+            match self.next(5) {
+                0 => "0".into(),
+                1 => (self.next(10_000)).to_string(),
+                2 => format!("-{}", self.next(u64::MAX / 2)),
+                3 => u64::MAX.to_string(),
+                _ => (1_700_000_000_000 + self.next(100_000_000_000)).to_string(),
+            }
+        }
+
+        /// JSON text: containers up to `depth` deep, wide enough to cross jsonb's 32-entry stride,
+        /// with duplicate keys and assorted whitespace.
+        fn value(&mut self, depth: u32) -> String {
+            let space = [" ", "", "\n\t", "  "][self.next(4) as usize];
+            let kind = if depth == 0 { self.next(5) } else { self.next(7) };
+            match kind {
+                0 => "null".into(),
+                1 => ["true", "false"][self.next(2) as usize].into(),
+                2 => format!("\"{}\"", self.string()),
+                3 | 4 => self.number(),
+                5 => {
+                    let items: Vec<String> = (0..self.next(40)).map(|_| self.value(depth - 1)).collect();
+                    format!("[{space}{}{space}]", items.join(&format!(",{space}")))
+                }
+                _ => self.object(depth - 1, space),
+            }
+        }
+
+        fn object(&mut self, depth: u32, space: &str) -> String {
+            let pairs: Vec<String> = (0..self.next(40))
+                .map(|_| format!("\"{}\"{space}:{space}{}", self.string(), self.value(depth)))
+                .collect();
+            format!("{{{space}{}{space}}}", pairs.join(&format!(",{space}")))
+        }
+    }
+
+    #[pg_test]
+    fn bodies_parsed_in_rust_are_the_bytes_jsonb_in_makes() {
+        let mut cases = Cases(0x9E37_79B9_7F4A_7C15);
+        let random = (0..3_000).map(|_| cases.object(3, ""));
+        let mut written = 0;
+        for text in FIXTURES.iter().map(|f| f.to_string()).chain(random) {
+            let Some(parsed) = jsonb_encode::parse(&text) else { continue };
+            written += 1;
+            assert_eq!(parsed.jsonb, jsonb_in(&text), "{text}");
+        }
+        assert!(written > 2_500, "only {written} cases were written in Rust");
+    }
+
+    #[pg_test]
+    fn a_body_parsed_in_rust_reads_as_the_event_jsonb_in_gives() {
+        for text in FIXTURES {
+            let (payload, event) = parse_body(&Body::Text(text)).unwrap();
+            assert_eq!(datum_bytes(payload), jsonb_in(text));
+            // SAFETY: a jsonb datum made by parse_body.
+            let stored = unsafe { RawJsonb::from_datum(payload, false) }.unwrap().to_value(&EVENT_FIELDS);
+            assert_eq!(parse_ours(&event, None).unwrap(), parse_ours(&stored, None).unwrap(), "{text}");
+        }
+    }
+
+    #[pg_test]
+    fn a_body_rust_does_not_write_goes_to_jsonb_in() {
+        let (payload, event) = parse_body(&Body::Text(r#"{"type": "user.deleted", "ratio": 1.50}"#)).unwrap();
+        assert_eq!(datum_bytes(payload), jsonb_in(r#"{"type": "user.deleted", "ratio": 1.50}"#));
+        assert_eq!(event["type"], "user.deleted");
+    }
 }

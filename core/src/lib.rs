@@ -7,6 +7,7 @@ pub mod engine;
 pub mod event;
 pub mod headers;
 pub mod ident;
+pub mod jsonb_encode;
 pub mod organization;
 pub mod organization_sql;
 pub mod rejection;
