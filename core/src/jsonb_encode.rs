@@ -8,7 +8,13 @@
 //! `MAX_DEPTH`, or a container past jsonb's size limit. The caller then asks `jsonb_in`, which
 //! gives PostgreSQL's own answer, error included. The layout is PostgreSQL's `jsonb.h` (15).
 
-use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::event::Fields;
 
 const JB_FOBJECT: u32 = 0x2000_0000;
 const JB_FARRAY: u32 = 0x4000_0000;
@@ -33,20 +39,135 @@ const NBASE: u64 = 10_000;
 /// Deeper bodies go to `jsonb_in`, which checks the stack as it recurses.
 pub const MAX_DEPTH: usize = 64;
 
-/// A verified body, parsed: the event and its `jsonb` datum (a 4-byte varlena header first).
+/// A verified body, parsed: the event trimmed to the fields asked for, and its `jsonb` datum (a
+/// 4-byte varlena header first).
 pub struct Parsed {
     pub event: Value,
     pub jsonb: Vec<u8>,
 }
 
 /// Parses a body that `encode` can write exactly; None sends it to `jsonb_in`.
-pub fn parse(text: &str) -> Option<Parsed> {
+pub fn parse(text: &str, fields: &Fields) -> Option<Parsed> {
     if !cfg!(target_endian = "little") || !depth_at_most(text, MAX_DEPTH) {
         return None;
     }
-    let event: Value = serde_json::from_str(text).ok()?;
-    let jsonb = encode(&event)?;
-    Some(Parsed { event, jsonb })
+    let Json::Object(mut pairs) = serde_json::from_str(text).ok()? else { return None };
+    let jsonb = encode_object(&mut pairs)?;
+    Some(Parsed { event: Json::Object(pairs).to_value(fields), jsonb })
+}
+
+/// A JSON value whose strings borrow from the text when they hold no escapes. An object keeps
+/// its pairs as written (duplicates too) until it is encoded.
+enum Json<'a> {
+    Null,
+    Bool(bool),
+    Signed(i64),
+    Unsigned(u64),
+    /// A fraction, an exponent or past 64 bits: not written exactly (see the module's comment).
+    Inexact,
+    String(Cow<'a, str>),
+    Array(Vec<Json<'a>>),
+    Object(Vec<(Cow<'a, str>, Json<'a>)>),
+}
+
+impl Json<'_> {
+    /// The value as `serde_json` holds it, trimmed to `fields`; a duplicate key keeps its last
+    /// value.
+    fn to_value(&self, fields: &Fields) -> Value {
+        match self {
+            Json::Null | Json::Inexact => Value::Null,
+            Json::Bool(b) => Value::Bool(*b),
+            Json::Signed(n) => Value::from(*n),
+            Json::Unsigned(n) => Value::from(*n),
+            Json::String(s) => Value::String(s.to_string()),
+            Json::Array(items) => Value::Array(items.iter().map(|item| item.to_value(fields.element())).collect()),
+            Json::Object(pairs) => {
+                let mut object = Map::new();
+                for (key, value) in pairs {
+                    if let Some(fields) = fields.child(key) {
+                        object.insert(key.to_string(), value.to_value(fields));
+                    }
+                }
+                Value::Object(object)
+            }
+        }
+    }
+}
+
+struct JsonVisitor;
+
+impl<'de> Visitor<'de> for JsonVisitor {
+    type Value = Json<'de>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("JSON")
+    }
+
+    fn visit_unit<E>(self) -> Result<Json<'de>, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Json<'de>, E> {
+        Ok(Json::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Json<'de>, E> {
+        Ok(Json::Signed(n))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Json<'de>, E> {
+        Ok(Json::Unsigned(n))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Json<'de>, E> {
+        Ok(Json::Inexact)
+    }
+
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Borrowed(s)))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Owned(s.to_owned())))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Owned(s)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Json::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
+        let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        while let Some((Key(key), value)) = map.next_entry()? {
+            pairs.push((key, value));
+        }
+        Ok(Json::Object(pairs))
+    }
+}
+
+impl<'de> Deserialize<'de> for Json<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(JsonVisitor)
+    }
+}
+
+/// An object key, borrowed from the text when it holds no escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match deserializer.deserialize_str(JsonVisitor)? {
+            Json::String(key) => Ok(Key(key)),
+            _ => Err(serde::de::Error::custom("an object key is a string")),
+        }
+    }
 }
 
 /// Whether no array or object in `text` nests deeper than `limit` (brackets inside strings do
@@ -78,13 +199,12 @@ fn depth_at_most(text: &str, limit: usize) -> bool {
     true
 }
 
-/// The `jsonb` datum of an object, as `jsonb_in` writes it; None when it cannot be written
-/// exactly (see the module's comment).
-pub fn encode(value: &Value) -> Option<Vec<u8>> {
-    let Value::Object(object) = value else { return None };
+/// The `jsonb` datum of an object with these pairs, as `jsonb_in` writes it; None when it cannot
+/// be written exactly (see the module's comment). Sorts and dedupes the pairs as jsonb keeps them.
+fn encode_object(pairs: &mut Vec<(Cow<str>, Json)>) -> Option<Vec<u8>> {
     let mut buffer = Vec::with_capacity(256);
     buffer.extend_from_slice(&[0; 4]);
-    write_object(&mut buffer, object)?;
+    write_object(&mut buffer, pairs)?;
     let size = u32::try_from(buffer.len()).ok().filter(|&size| size < 1 << 30)?;
     buffer[..4].copy_from_slice(&(size << 2).to_ne_bytes());
     Some(buffer)
@@ -99,11 +219,11 @@ fn pad_to_int(buffer: &mut Vec<u8>) -> u32 {
 
 /// Writes a container's children (their data after a reserved array of entries) and returns
 /// the container's own entry. `children` yields each child's writer in storage order.
-fn write_container<'a>(
+fn write_container<'a, 'b: 'a>(
     buffer: &mut Vec<u8>,
     header: u32,
     count: usize,
-    children: impl Iterator<Item = Child<'a>>,
+    children: impl Iterator<Item = Child<'a, 'b>>,
 ) -> Option<u32> {
     let start = buffer.len();
     pad_to_int(buffer);
@@ -127,38 +247,46 @@ fn write_container<'a>(
     Some(JENTRY_ISCONTAINER | length)
 }
 
-enum Child<'a> {
+enum Child<'a, 'b> {
     Key(&'a str),
-    Value(&'a Value),
+    Value(&'a mut Json<'b>),
 }
 
-/// An object's keys sorted as jsonb keeps them (shorter first, then bytewise), then its values
-/// in the same order.
-fn write_object(buffer: &mut Vec<u8>, object: &Map<String, Value>) -> Option<u32> {
-    let mut pairs: Vec<(&String, &Value)> = object.iter().collect();
-    pairs.sort_unstable_by(|(a, _), (b, _)| a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes())));
-    let keys = pairs.iter().map(|(key, _)| Child::Key(key.as_str()));
-    let values = pairs.iter().map(|(_, value)| Child::Value(value));
-    write_container(buffer, pairs.len() as u32 | JB_FOBJECT, pairs.len() * 2, keys.chain(values))
+/// An object's keys sorted as jsonb keeps them (shorter first, then bytewise; of equal keys the
+/// last), then its values in the same order.
+fn write_object(buffer: &mut Vec<u8>, pairs: &mut Vec<(Cow<str>, Json)>) -> Option<u32> {
+    pairs.reverse();
+    // Stable: of equal keys, the last written comes first and is the one kept.
+    pairs.sort_by(|(a, _), (b, _)| a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes())));
+    pairs.dedup_by(|(later, _), (earlier, _)| later == earlier);
+    let count = pairs.len();
+    let (keys, values): (Vec<_>, Vec<_>) = pairs.iter_mut().map(|(key, value)| (&**key, value)).unzip();
+    let children = keys.into_iter().map(Child::Key).chain(values.into_iter().map(Child::Value));
+    write_container(buffer, count as u32 | JB_FOBJECT, count * 2, children)
 }
 
-fn write_value(buffer: &mut Vec<u8>, value: &Value) -> Option<u32> {
+fn write_value(buffer: &mut Vec<u8>, value: &mut Json) -> Option<u32> {
     match value {
-        Value::Null => Some(JENTRY_ISNULL),
-        Value::Bool(false) => Some(JENTRY_ISBOOL_FALSE),
-        Value::Bool(true) => Some(JENTRY_ISBOOL_TRUE),
-        Value::String(string) => write_string(buffer, string),
-        Value::Number(number) => {
-            let padding = pad_to_int(buffer);
-            let numeric = numeric(number)?;
-            buffer.extend_from_slice(&numeric);
-            Some(JENTRY_ISNUMERIC | (padding + numeric.len() as u32))
+        Json::Null => Some(JENTRY_ISNULL),
+        Json::Bool(false) => Some(JENTRY_ISBOOL_FALSE),
+        Json::Bool(true) => Some(JENTRY_ISBOOL_TRUE),
+        Json::String(string) => write_string(buffer, string),
+        Json::Signed(n) => write_numeric(buffer, *n < 0, n.unsigned_abs()),
+        Json::Unsigned(n) => write_numeric(buffer, false, *n),
+        Json::Inexact => None,
+        Json::Array(items) => {
+            let count = items.len();
+            write_container(buffer, count as u32 | JB_FARRAY, count, items.iter_mut().map(Child::Value))
         }
-        Value::Array(items) => {
-            write_container(buffer, items.len() as u32 | JB_FARRAY, items.len(), items.iter().map(Child::Value))
-        }
-        Value::Object(object) => write_object(buffer, object),
+        Json::Object(pairs) => write_object(buffer, pairs),
     }
+}
+
+fn write_numeric(buffer: &mut Vec<u8>, negative: bool, magnitude: u64) -> Option<u32> {
+    let padding = pad_to_int(buffer);
+    let numeric = numeric(negative, magnitude);
+    buffer.extend_from_slice(&numeric);
+    Some(JENTRY_ISNUMERIC | (padding + numeric.len() as u32))
 }
 
 fn write_string(buffer: &mut Vec<u8>, string: &str) -> Option<u32> {
@@ -172,12 +300,7 @@ fn write_string(buffer: &mut Vec<u8>, string: &str) -> Option<u32> {
 
 /// An integer as `numeric_in` stores it: short format, base-10000 digits from the most
 /// significant, trailing zero digits dropped (the weight keeps the magnitude), zero with none.
-fn numeric(number: &Number) -> Option<Vec<u8>> {
-    let (negative, mut magnitude) = match (number.as_u64(), number.as_i64()) {
-        (Some(unsigned), _) => (false, unsigned),
-        (None, Some(signed)) => (signed < 0, signed.unsigned_abs()),
-        (None, None) => return None,
-    };
+fn numeric(negative: bool, mut magnitude: u64) -> Vec<u8> {
     let mut digits = Vec::with_capacity(5);
     while magnitude > 0 {
         digits.push((magnitude % NBASE) as u16);
@@ -196,13 +319,16 @@ fn numeric(number: &Number) -> Option<Vec<u8>> {
     for digit in digits.iter().rev() {
         numeric.extend_from_slice(&digit.to_ne_bytes());
     }
-    Some(numeric)
+    numeric
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn encode(text: &str) -> Vec<u8> {
+        parse(text, &Fields::All).expect("written in Rust").jsonb
+    }
 
     fn words(bytes: &[u8]) -> Vec<u32> {
         bytes.chunks(4).map(|c| u32::from_ne_bytes(c.try_into().expect("whole words"))).collect()
@@ -210,12 +336,12 @@ mod tests {
 
     #[test]
     fn an_empty_object_is_its_header_alone() {
-        assert_eq!(words(&encode(&json!({})).unwrap()), vec![8 << 2, JB_FOBJECT]);
+        assert_eq!(words(&encode("{}")), vec![8 << 2, JB_FOBJECT]);
     }
 
     #[test]
     fn keys_are_sorted_shorter_first_then_bytewise_and_values_follow_in_that_order() {
-        let bytes = encode(&json!({"bb": true, "c": null, "a": "x"})).unwrap();
+        let bytes = encode(r#"{"bb": true, "c": null, "a": "x"}"#);
         // header, six entries (a, c, bb, then their values), then "a", "c", "bb", "x"
         let entries = &words(&bytes[4..32])[1..];
         assert_eq!(entries[0], JENTRY_HAS_OFF | 1, "the first entry holds its end offset");
@@ -226,18 +352,19 @@ mod tests {
 
     #[test]
     fn integers_are_short_numerics_in_base_10000() {
-        let digits = |n: serde_json::Value| {
-            let bytes = numeric(n.as_number().unwrap()).unwrap();
+        let digits = |negative: bool, magnitude: u64| {
+            let bytes = numeric(negative, magnitude);
             let header = u16::from_ne_bytes(bytes[4..6].try_into().unwrap());
             let digits: Vec<u16> = bytes[6..].chunks(2).map(|c| u16::from_ne_bytes(c.try_into().unwrap())).collect();
             (header, digits)
         };
-        assert_eq!(digits(json!(0)), (NUMERIC_SHORT, vec![]));
-        assert_eq!(digits(json!(7)), (NUMERIC_SHORT, vec![7]));
-        assert_eq!(digits(json!(10_000)), (NUMERIC_SHORT | 1, vec![1]));
-        assert_eq!(digits(json!(1_767_225_600_000_u64)), (NUMERIC_SHORT | 3, vec![1, 7672, 2560]));
-        assert_eq!(digits(json!(-12_345)), (NUMERIC_SHORT | NUMERIC_SHORT_SIGN_MASK | 1, vec![1, 2345]));
-        assert_eq!(digits(json!(u64::MAX)), (NUMERIC_SHORT | 4, vec![1844, 6744, 737, 955, 1615]));
+        assert_eq!(digits(false, 0), (NUMERIC_SHORT, vec![]));
+        assert_eq!(digits(true, 0), (NUMERIC_SHORT, vec![]), "zero is never negative");
+        assert_eq!(digits(false, 7), (NUMERIC_SHORT, vec![7]));
+        assert_eq!(digits(false, 10_000), (NUMERIC_SHORT | 1, vec![1]));
+        assert_eq!(digits(false, 1_767_225_600_000), (NUMERIC_SHORT | 3, vec![1, 7672, 2560]));
+        assert_eq!(digits(true, 12_345), (NUMERIC_SHORT | NUMERIC_SHORT_SIGN_MASK | 1, vec![1, 2345]));
+        assert_eq!(digits(false, u64::MAX), (NUMERIC_SHORT | 4, vec![1844, 6744, 737, 955, 1615]));
     }
 
     #[test]
@@ -248,23 +375,32 @@ mod tests {
             r#"{"a": -0}"#,
             r#"{"a": 123456789012345678901234}"#,
             r#"{"a": "nul \u0000"}"#,
+            r#"{"a": {"b": [1, 2.0]}}"#,
             r#"[1, 2]"#,
             r#""text""#,
             r#"{"a": 1"#,
             r#"{"a": 1} x"#,
         ] {
-            assert!(parse(text).is_none(), "{text}");
+            assert!(parse(text, &Fields::All).is_none(), "{text}");
         }
         let deep = format!("{{\"a\": {}{}}}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
-        assert!(parse(&deep).is_none());
+        assert!(parse(&deep, &Fields::All).is_none());
         let shallow = format!("{{\"a\": {}{}}}", "[".repeat(MAX_DEPTH - 1), "]".repeat(MAX_DEPTH - 1));
-        assert!(parse(&shallow).is_some());
-        assert!(parse(r#"{"a": "[[[[\"]]"}"#).is_some(), "brackets in strings do not nest");
+        assert!(parse(&shallow, &Fields::All).is_some());
+        assert!(parse(r#"{"a": "[[[[\"]]"}"#, &Fields::All).is_some(), "brackets in strings do not nest");
     }
 
     #[test]
     fn duplicate_keys_keep_the_last_value_as_jsonb_does() {
-        let parsed = parse(r#"{"a": 1, "a": 2}"#).unwrap();
-        assert_eq!(parsed.jsonb, encode(&json!({"a": 2})).unwrap());
+        assert_eq!(encode(r#"{"a": 1, "b": {"c": 0, "c": []}, "a": 2}"#), encode(r#"{"b": {"c": []}, "a": 2}"#));
+        let parsed = parse(r#"{"a": 1, "a": 2}"#, &Fields::All).unwrap();
+        assert_eq!(parsed.event, serde_json::json!({"a": 2}));
+    }
+
+    #[test]
+    fn the_event_is_trimmed_to_the_fields_asked_for() {
+        let fields = Fields::Only(&[("keep", Fields::Only(&[("inner", Fields::All)]))]);
+        let parsed = parse(r#"{"keep": [{"inner": "é\n", "other": 1}], "drop": true}"#, &fields).unwrap();
+        assert_eq!(parsed.event, serde_json::json!({"keep": [{"inner": "é\n"}]}));
     }
 }
