@@ -391,6 +391,29 @@ mod tests {
     }
 
     #[pg_test]
+    fn new_rows_get_distinct_random_version_4_ids_of_the_columns_type() {
+        prisma_schema();
+        for n in 0..20 {
+            let mut user = with_id(CREATED, &format!("user_id_{n}"));
+            user["data"]["email_addresses"][0]["email_address"] = json!(format!("person{n}@example.com"));
+            user["data"]["username"] = json!(format!("person{n}"));
+            assert_eq!(apply(&user), "created");
+        }
+        let v4 = "SELECT count(DISTINCT id) FROM \"User\" \
+                  WHERE id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'";
+        assert_eq!(count(v4), 20);
+        Spi::run(
+            "CREATE TABLE uuid_users (id uuid PRIMARY KEY, \"clerkUserId\" text UNIQUE, email text, username text,
+                 \"firstName\" text, \"lastName\" text, \"photoUrl\" text, \"phoneNumber\" text,
+                 \"createdAt\" timestamp(3), \"updatedAt\" timestamp(3));
+             SELECT clerk_sync.set_setting('target_table', 'uuid_users');",
+        )
+        .unwrap();
+        assert_eq!(apply(&with_id(CREATED, "user_with_a_uuid_id")), "created");
+        assert_eq!(count("SELECT count(*) FROM uuid_users WHERE id IS NOT NULL AND substr(id::text, 15, 1) = '4'"), 1);
+    }
+
+    #[pg_test]
     fn a_dangling_primary_email_id_does_not_crash() {
         prisma_schema();
         let mut e = event(CREATED);

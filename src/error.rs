@@ -42,6 +42,8 @@ pub enum ClerkSyncError {
     /// Element `index` (from 0) of a function's array argument.
     #[error("{function} element {index}: {source}")]
     Element { function: &'static str, index: usize, source: Box<ClerkSyncError> },
+    #[error("the operating system gave no random bytes for a new row id: {0}")]
+    Random(String),
     #[error("internal SPI error: {0}")]
     Spi(#[from] pgrx::spi::Error),
 }
@@ -68,7 +70,7 @@ impl ClerkSyncError {
             Self::MissingParent(..) => ERRCODE_FOREIGN_KEY_VIOLATION,
             Self::NoSuchDelivery(_) => ERRCODE_UNDEFINED_OBJECT,
             Self::Element { source, .. } => source.sqlstate(),
-            Self::Spi(_) => ERRCODE_INTERNAL_ERROR,
+            Self::Random(_) | Self::Spi(_) => ERRCODE_INTERNAL_ERROR,
         }
     }
 

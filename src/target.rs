@@ -60,10 +60,21 @@ pub fn invalidate(relid: pg_sys::Oid, config_changed: bool) {
     });
 }
 
-/// The values of one user, in the parameter order of `target_sql`.
-fn user_row_args(row: &UserRow) -> [DatumWithOid<'static>; 9] {
+/// A random (version 4) UUID as text: a new row's id, when the table has no default for it.
+/// Made here rather than by `gen_random_uuid()`, which asks OpenSSL for each one.
+fn new_row_id() -> Result<String, ClerkSyncError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|error| ClerkSyncError::Random(error.to_string()))?;
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]))
+}
+
+/// The values of one user, in the parameter order of `target_sql`, and a new row's id.
+fn user_row_args(row: &UserRow) -> Result<[DatumWithOid<'static>; 10], ClerkSyncError> {
     let text = |v: Option<&str>| -> DatumWithOid<'static> { v.map(str::to_owned).into() };
-    [
+    Ok([
         row.clerk_id.to_owned().into(),
         text(row.email),
         text(row.username),
@@ -73,10 +84,11 @@ fn user_row_args(row: &UserRow) -> [DatumWithOid<'static>; 9] {
         text(row.phone_number),
         row.created_at_ms.into(),
         row.updated_at_ms.into(),
-    ]
+        new_row_id()?.into(),
+    ])
 }
 
-const USER_ROW_TYPES: [pg_sys::Oid; 9] = [TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT8, INT8];
+const USER_ROW_TYPES: [pg_sys::Oid; 10] = [TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT8, INT8, TEXT];
 
 /// Many users' values, as the nine arrays of the batch statements.
 fn user_rows_args(rows: &[RowValues]) -> [DatumWithOid<'static>; 9] {
@@ -104,7 +116,7 @@ pub struct RowsMoved(usize, usize);
 
 /// Reads the (username in use, inserted) row of `insert_new` and `upsert`.
 fn written(statement: &OwnedPreparedStatement, row: &UserRow) -> Result<Option<Written>, ClerkSyncError> {
-    let (in_use, inserted) = execute(statement, &user_row_args(row), |rows| rows.first().get_two::<bool, bool>())?;
+    let (in_use, inserted) = execute(statement, &user_row_args(row)?, |rows| rows.first().get_two::<bool, bool>())?;
     Ok(match (in_use, inserted) {
         (Some(true), _) => Some(Written::UsernameInUse),
         (_, Some(true)) => Some(Written::Inserted),
@@ -120,7 +132,7 @@ impl TargetPlan {
             if first_seen {
                 let inserted = match &self.insert_new {
                     InsertNewPlan::OnConflictDoNothing(statement) => {
-                        execute(statement, &user_row_args(row), |rows| Ok(!rows.is_empty()))?
+                        execute(statement, &user_row_args(row)?, |rows| Ok(!rows.is_empty()))?
                             .then_some(Written::Inserted)
                     }
                     InsertNewPlan::Checked(statement) => written(statement, row)?,

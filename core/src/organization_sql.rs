@@ -99,7 +99,7 @@ where
     ];
     let (set_list, mut columns, mut values) = assignments(&clerk, mapped, &lookup)?;
     if let Some(id) = &target.id {
-        if let Some(value) = generated_id(id, &lookup(id, "organization.column.id")?)? {
+        if let Some(value) = generated_id(id, &lookup(id, "organization.column.id")?, None)? {
             columns.push(quote_ident(id));
             values.push(value);
         }
@@ -144,7 +144,7 @@ where
     ];
     let (mut set_list, mut columns, mut values) = assignments(&clerk, mapped, &lookup)?;
     if let Some(id) = &target.id {
-        if let Some(value) = generated_id(id, &lookup(id, "membership.column.id")?)? {
+        if let Some(value) = generated_id(id, &lookup(id, "membership.column.id")?, None)? {
             columns.push(quote_ident(id));
             values.push(value);
         }

@@ -147,7 +147,8 @@ pub(crate) fn text_expr(column: &str, kind: &ColumnKind, param: &str) -> Result<
 }
 
 /// The columns a user's row writes, with their values as expressions of the nine values
-/// (`arg(n)` names value n: a parameter, or a column of the batch's `unnest`).
+/// (`arg(n)` names value n: a parameter, or a column of the batch's `unnest`), and a new row's
+/// id from parameter `fresh_id` when given (see `generated_id`).
 struct Mapping {
     /// `column = value`, the Clerk id first.
     set_list: Vec<String>,
@@ -155,7 +156,12 @@ struct Mapping {
     insert_values: Vec<String>,
 }
 
-fn mapping<L>(target: &Target, lookup: &L, arg: &dyn Fn(usize) -> String) -> Result<Mapping, TargetError>
+fn mapping<L>(
+    target: &Target,
+    lookup: &L,
+    arg: &dyn Fn(usize) -> String,
+    fresh_id: Option<&str>,
+) -> Result<Mapping, TargetError>
 where
     L: Fn(&str, &'static str) -> Result<ColumnInfo, TargetError>,
 {
@@ -194,7 +200,7 @@ where
         insert_values.push(expr.clone());
     }
     if let Some(id) = &target.id {
-        if let Some(value) = generated_id(id, &lookup(id, "column.id")?)? {
+        if let Some(value) = generated_id(id, &lookup(id, "column.id")?, fresh_id)? {
             insert_columns.push(quote_ident(id));
             insert_values.push(value);
         }
@@ -213,15 +219,18 @@ pub(crate) fn unlisted_sql(table: &str, clerk: &str, live: &str) -> String {
 }
 
 /// The value of a new row's id column: a random UUID when the column has no default (Prisma
-/// fills ids client-side), else nothing (the database fills it).
-pub(crate) fn generated_id(id: &str, info: &ColumnInfo) -> Result<Option<String>, TargetError> {
+/// fills ids client-side), else nothing (the database fills it). `fresh` names a parameter that
+/// holds one (text) made by the caller; without it the statement makes its own.
+pub(crate) fn generated_id(id: &str, info: &ColumnInfo, fresh: Option<&str>) -> Result<Option<String>, TargetError> {
     if info.has_default {
         return Ok(None);
     }
-    match info.kind {
-        ColumnKind::Uuid => Ok(Some("pg_catalog.gen_random_uuid()".to_owned())),
-        ColumnKind::Text => Ok(Some("pg_catalog.gen_random_uuid()::pg_catalog.text".to_owned())),
-        ref other => Err(TargetError::WrongType {
+    match (&info.kind, fresh) {
+        (ColumnKind::Uuid, Some(param)) => Ok(Some(format!("{param}::pg_catalog.uuid"))),
+        (ColumnKind::Text, Some(param)) => Ok(Some(param.to_owned())),
+        (ColumnKind::Uuid, None) => Ok(Some("pg_catalog.gen_random_uuid()".to_owned())),
+        (ColumnKind::Text, None) => Ok(Some("pg_catalog.gen_random_uuid()::pg_catalog.text".to_owned())),
+        (other, _) => Err(TargetError::WrongType {
             column: id.to_owned(),
             found: kind_name(other),
             wanted: "a generated id (uuid or text), or give the column a default",
@@ -292,7 +301,8 @@ where
         Some(name) => lookup(name, "column.email")?.not_null,
         None => false,
     };
-    let Mapping { set_list, insert_columns, insert_values } = mapping(target, &lookup, &|n| format!("${n}"))?;
+    let Mapping { set_list, insert_columns, insert_values } =
+        mapping(target, &lookup, &|n| format!("${n}"), Some("$10"))?;
     // Whether another row of the target (one the app wrote itself) has username $3: a row is
     // written only when it does not. Without a username column, never.
     let taken = match &target.username {
@@ -345,7 +355,7 @@ where
     };
     let unlisted = unlisted_sql(&table, &clerk, &live);
 
-    let batch = batch_statements(target, &table, &clerk, mapping(target, &lookup, &|n| format!("u.a{n}"))?);
+    let batch = batch_statements(target, &table, &clerk, mapping(target, &lookup, &|n| format!("u.a{n}"), None)?);
 
     let has_row = format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE {clerk} = $1)");
 
@@ -421,14 +431,18 @@ mod tests {
         );
         assert!(s.upsert.contains("\"updatedAt\" = (('epoch'::pg_catalog.timestamptz + $9 * '1 millisecond'::pg_catalog.interval) AT TIME ZONE 'UTC')"), "{}", s.upsert);
         assert!(s.upsert.contains("\"id\") SELECT $1, $2, $3"), "{}", s.upsert);
-        assert!(s.upsert.contains("pg_catalog.gen_random_uuid()::pg_catalog.text FROM taken WHERE NOT taken.in_use AND NOT EXISTS (SELECT 1 FROM updated)"), "{}", s.upsert);
+        assert!(
+            s.upsert.contains(", $10 FROM taken WHERE NOT taken.in_use AND NOT EXISTS (SELECT 1 FROM updated)"),
+            "{}",
+            s.upsert
+        );
         assert!(s.delete.starts_with("DELETE FROM \"public\".\"User\" WHERE \"clerkUserId\" = $1"));
         assert_eq!(
             s.insert_new,
             InsertNew::OnConflictDoNothing(
                 "INSERT INTO \"public\".\"User\" (\"clerkUserId\", \"email\", \"username\", \"firstName\", \"lastName\", \"photoUrl\", \"phoneNumber\", \"createdAt\", \"updatedAt\", \"id\") \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, (('epoch'::pg_catalog.timestamptz + $8 * '1 millisecond'::pg_catalog.interval) AT TIME ZONE 'UTC'), \
-                 (('epoch'::pg_catalog.timestamptz + $9 * '1 millisecond'::pg_catalog.interval) AT TIME ZONE 'UTC'), pg_catalog.gen_random_uuid()::pg_catalog.text) \
+                 (('epoch'::pg_catalog.timestamptz + $9 * '1 millisecond'::pg_catalog.interval) AT TIME ZONE 'UTC'), $10) \
                  ON CONFLICT DO NOTHING RETURNING 1"
                     .into()
             ),
