@@ -1,10 +1,11 @@
 //! Event parsing and user mapping on arbitrary JSON: never panics; whatever maps yields a
-//! username and passes the field trim unchanged.
+//! username and passes the field trim unchanged; the body parsed in Rust (jsonb_encode) reads as
+//! the same event.
 #![no_main]
 
 use clerk_sync_core::event::EVENT_FIELDS;
 use clerk_sync_core::username::{base_username, candidate};
-use clerk_sync_core::{parse_event, ClerkEvent};
+use clerk_sync_core::{jsonb_encode, parse_event, ClerkEvent};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,6 +14,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let parsed = parse_event(&value);
     assert_eq!(parse_event(&EVENT_FIELDS.retain(&value)), parsed);
+    if let Some(body) = std::str::from_utf8(data).ok().and_then(|text| jsonb_encode::parse(text, &EVENT_FIELDS)) {
+        assert_eq!(parse_event(&body.event), parsed);
+    }
     if let Ok(ClerkEvent::Upsert { user, .. }) = parsed {
         let base = base_username(&user);
         assert!(!base.is_empty());
