@@ -1,0 +1,3 @@
+-- clerk_sync 0.4.0 → 0.4.1: a faster write path in the library (a body parsed once in Rust into
+-- the event and its jsonb; a new row's id made in Rust). No SQL object changes.
+-- Released upgrade scripts are never edited; the next release gets a script of its own.
