@@ -130,6 +130,18 @@ SELECT 'ceiling: the same INSERT ... ON CONFLICT, one row per statement',
        (SELECT count(*) FROM stored WHERE payload->>'type' <> 'user.deleted'),
        pg_temp.seconds('SELECT pg_temp.upsert_one_by_one()');
 
+-- What a replay must write besides the users, measured alone: every replayed delivery's outcome,
+-- attempts and time recorded in its inbox row, here by one set-based UPDATE (the rows as
+-- replay_each left them, set back to failed first, untimed).
+UPDATE clerk_sync.inbox SET outcome = 'failed', applied_at = NULL;
+CHECKPOINT;
+INSERT INTO result
+SELECT 'for scale: recording the outcomes alone, one UPDATE of the inbox', :n,
+       pg_temp.seconds($sql$
+    UPDATE clerk_sync.inbox SET outcome = 'created', attempts = attempts + 1, applied_at = pg_catalog.now(),
+        error_code = NULL, last_error = NULL
+$sql$);
+
 SELECT what, events, round(seconds, 2) AS seconds, round(events / seconds) AS events_per_second,
        round((events / seconds) / (SELECT r.events / r.seconds FROM result r WHERE r.what LIKE 'ceiling: one INSERT%'), 2)
            AS of_set_based_ceiling
