@@ -137,21 +137,22 @@ fn parse_body(body: &Body) -> Result<(pg_sys::Datum, Value), PayloadError> {
         Body::Jsonb(jsonb) => jsonb.datum(),
         Body::Text(text) => match jsonb_encode::parse(text, &EVENT_FIELDS) {
             Some(parsed) => return Ok((palloc_copy(&parsed.jsonb), parsed.event)),
-            None => {
-                // Text values cannot hold NUL, so the conversion does not fail.
-                let text = std::ffi::CString::new(*text).map_err(|_| PayloadError::NotAnObject)?;
-                // SAFETY: jsonb_in takes a NUL-terminated C string; its result is palloc'd in
-                // the current memory context, which outlives this delivery.
-                unsafe {
-                    pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(pg_sys::Datum::from(text.as_ptr()))])
-                }
-                .ok_or(PayloadError::NotAnObject)?
-            }
+            None => jsonb_in(text)?,
         },
     };
     // SAFETY: `payload` is a jsonb datum: the argument, or made just above.
     let event = unsafe { RawJsonb::from_datum(payload, false) }.map(|j| j.to_value(&EVENT_FIELDS));
     Ok((payload, event.unwrap_or(Value::Null)))
+}
+
+/// The text as jsonb, parsed by Postgres; raises when it is not JSON.
+fn jsonb_in(text: &str) -> Result<pg_sys::Datum, PayloadError> {
+    // Text values cannot hold NUL, so the conversion does not fail.
+    let text = std::ffi::CString::new(text).map_err(|_| PayloadError::NotAnObject)?;
+    // SAFETY: jsonb_in takes a NUL-terminated C string; its result is palloc'd in the current
+    // memory context, which outlives this delivery.
+    unsafe { pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(pg_sys::Datum::from(text.as_ptr()))]) }
+        .ok_or(PayloadError::NotAnObject)
 }
 
 /// A datum of these bytes (a varlena, header included) in the current memory context, which
@@ -321,20 +322,24 @@ mod tests {
 
     use super::{parse_body, Body};
     use crate::jsonb::RawJsonb;
+    use crate::testing::{
+        CREATED, DELETED, MEMBER_CREATED, MEMBER_DELETED, MEMBER_UPDATED, ORG_CREATED, ORG_DELETED, ORG_UPDATED,
+        PHONE_ONLY, SESSION, UNICODE, UPDATED,
+    };
 
     const FIXTURES: [&str; 12] = [
-        include_str!("../tests/fixtures/events/organization.created.json"),
-        include_str!("../tests/fixtures/events/organization.deleted.json"),
-        include_str!("../tests/fixtures/events/organization.updated.json"),
-        include_str!("../tests/fixtures/events/organizationMembership.created.json"),
-        include_str!("../tests/fixtures/events/organizationMembership.deleted.json"),
-        include_str!("../tests/fixtures/events/organizationMembership.updated.json"),
-        include_str!("../tests/fixtures/events/session.created.json"),
-        include_str!("../tests/fixtures/events/user.created.email.json"),
-        include_str!("../tests/fixtures/events/user.created.phone-only.json"),
-        include_str!("../tests/fixtures/events/user.created.username-unicode.json"),
-        include_str!("../tests/fixtures/events/user.deleted.json"),
-        include_str!("../tests/fixtures/events/user.updated.email.json"),
+        CREATED,
+        UPDATED,
+        DELETED,
+        PHONE_ONLY,
+        UNICODE,
+        SESSION,
+        ORG_CREATED,
+        ORG_UPDATED,
+        ORG_DELETED,
+        MEMBER_CREATED,
+        MEMBER_UPDATED,
+        MEMBER_DELETED,
     ];
 
     /// The bytes of a jsonb datum that is not toasted (a 4-byte header, as jsonb_in makes it).
@@ -347,13 +352,9 @@ mod tests {
         }
     }
 
+    /// What `jsonb_in` makes of the text, as bytes.
     fn jsonb_in(text: &str) -> Vec<u8> {
-        let text = std::ffi::CString::new(text).unwrap();
-        // SAFETY: jsonb_in takes a NUL-terminated C string.
-        let datum = unsafe {
-            pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(pg_sys::Datum::from(text.as_ptr()))])
-        };
-        datum_bytes(datum.unwrap())
+        datum_bytes(super::jsonb_in(text).unwrap())
     }
 
     /// A small deterministic generator (xorshift), so that a failure names its case.
