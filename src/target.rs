@@ -6,7 +6,6 @@
 //! runs them. The plan is dropped when the settings change or the table is altered (relcache
 //! invalidation).
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use clerk_sync_core::batch::{Plan, RowValues};
@@ -17,6 +16,7 @@ use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
 use pgrx::spi::OwnedPreparedStatement;
 
+use crate::app_table::{Cached, OfTable};
 use crate::error::ClerkSyncError;
 use crate::statements::{execute, execute_planned_now, prepare, INT8, TEXT};
 use crate::{app_table, table_owner};
@@ -46,18 +46,18 @@ enum InsertNewPlan {
 pub type RowKeys = (Option<String>, Option<String>);
 
 thread_local! {
-    static PLAN: RefCell<Option<Rc<TargetPlan>>> = const { RefCell::new(None) };
+    static PLAN: Cached<TargetPlan> = const { Cached::new() };
+}
+
+impl OfTable for TargetPlan {
+    fn relid(&self) -> pg_sys::Oid {
+        self.relid
+    }
 }
 
 /// Called from the relcache callback: `config_changed` when the settings may have changed.
 pub fn invalidate(relid: pg_sys::Oid, config_changed: bool) {
-    PLAN.with(|plan| {
-        let mut plan = plan.borrow_mut();
-        let stale = config_changed || relid == pg_sys::InvalidOid || plan.as_ref().is_some_and(|p| p.relid == relid);
-        if stale {
-            *plan = None;
-        }
-    });
+    PLAN.with(|plan| plan.invalidate(relid, config_changed));
 }
 
 /// A random (version 4) UUID as text: a new row's id, when the table has no default for it.
@@ -201,9 +201,10 @@ impl TargetPlan {
     }
 }
 
-fn build(target: &Target) -> Result<TargetPlan, ClerkSyncError> {
-    let table = app_table::writable(&target.schema, &target.table)?
-        .ok_or_else(|| TargetError::NoTable(format!("{}.{}", target.schema, target.table)))?;
+fn build(target: &Target) -> Result<Option<TargetPlan>, ClerkSyncError> {
+    let Some(table) = app_table::writable(&target.schema, &target.table)? else {
+        return Ok(None);
+    };
     let (relid, owner) = (table.relid, table.owner);
     let statements = target_sql::build(target, table.column_lookup())?;
     // Prepared in the context they run in, so the plans are parsed with its search_path.
@@ -212,7 +213,7 @@ fn build(target: &Target) -> Result<TargetPlan, ClerkSyncError> {
             InsertNew::OnConflictDoNothing(sql) => InsertNewPlan::OnConflictDoNothing(prepare(sql, &USER_ROW_TYPES)?),
             InsertNew::Checked(sql) => InsertNewPlan::Checked(prepare(sql, &USER_ROW_TYPES)?),
         };
-        Ok(TargetPlan {
+        Ok(Some(TargetPlan {
             relid,
             owner,
             insert_new,
@@ -223,16 +224,12 @@ fn build(target: &Target) -> Result<TargetPlan, ClerkSyncError> {
             batch: statements.batch.clone(),
             email_required: statements.email_required,
             usernames: statements.usernames,
-        })
+        }))
     })
 }
 
-/// The plan for the current configuration, built on first use.
+/// The plan for the current configuration, built on first use; a missing table is an error.
 pub fn plan(target: &Target) -> Result<Rc<TargetPlan>, ClerkSyncError> {
-    if let Some(plan) = PLAN.with(|plan| plan.borrow().clone()) {
-        return Ok(plan);
-    }
-    let plan = Rc::new(build(target)?);
-    PLAN.with(|cell| *cell.borrow_mut() = Some(plan.clone()));
-    Ok(plan)
+    PLAN.with(|plan| plan.get(|| build(target)))?
+        .ok_or_else(|| TargetError::NoTable(format!("{}.{}", target.schema, target.table)).into())
 }
