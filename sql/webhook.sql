@@ -3,31 +3,44 @@
 -- PostgREST's API schema. Both entry points are SECURITY DEFINER with a pinned search_path, so
 -- the role that calls them needs EXECUTE on them and nothing else.
 
--- The PostgREST entry point: one unnamed json parameter, so PostgREST passes the raw body
--- unchanged; headers from request.headers; the HTTP status through response.status, so that the
--- transaction (and the inbox row) commits whatever the status.
-CREATE FUNCTION clerk_sync.webhook(json) RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+-- The request's headers as PostgREST sets them (lower-cased JSON); {} when unset or not JSON.
+CREATE FUNCTION clerk_sync.request_headers() RETURNS jsonb
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    headers jsonb;
-    result jsonb;
 BEGIN
-    BEGIN
-        headers := nullif(current_setting('request.headers', true), '')::jsonb;
-    EXCEPTION WHEN OTHERS THEN
-        headers := NULL;
-    END;
-    result := clerk_sync.receive(coalesce(headers, '{}'::jsonb), $1::text);
-    PERFORM set_config('response.status', result ->> 'status', true);
-    RETURN result;
+    RETURN coalesce(nullif(current_setting('request.headers', true), '')::jsonb, '{}'::jsonb);
+EXCEPTION WHEN OTHERS THEN
+    RETURN '{}'::jsonb;
 END
 $$;
 
+-- Tells PostgREST the HTTP status of a pipeline's answer (response.status) and returns it.
+CREATE FUNCTION clerk_sync.respond(answer jsonb) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM set_config('response.status', answer ->> 'status', true);
+    RETURN answer;
+END
+$$;
+
+-- The PostgREST entry point: one unnamed json parameter, so PostgREST passes the raw body
+-- unchanged; headers from request.headers; the HTTP status through response.status, so that the
+-- transaction (and the inbox row) commits whatever the status. Its body is resolved once, at
+-- CREATE (BEGIN ATOMIC): it calls these functions by identity, and no schema renamed or planted
+-- later can change what it runs as the extension's owner.
+CREATE FUNCTION clerk_sync.webhook(json) RETURNS jsonb
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT clerk_sync.respond(clerk_sync.receive(clerk_sync.request_headers(), $1::text));
+END;
+
 -- Publishes the webhook in PostgREST's API schema as <api_schema>.<function_name>(json) and
 -- lets anon_role call it (and nothing else of clerk_sync). Returns the path to append to the
--- PostgREST URL for the Clerk dashboard. A function of that name that another role owns is
+-- PostgREST URL for the Clerk dashboard. Its body, too, is bound at CREATE. A function of that name that another role owns is
 -- refused: CREATE OR REPLACE would keep its owner, who could later change what anon_role runs.
 CREATE FUNCTION clerk_sync.expose_webhook(api_schema name, anon_role name, function_name name DEFAULT 'clerk_webhook')
 RETURNS text
@@ -48,8 +61,8 @@ BEGIN
     EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', api_schema);
     EXECUTE format(
         'CREATE OR REPLACE FUNCTION %I.%I(json) RETURNS jsonb LANGUAGE sql VOLATILE '
-        'SET search_path = pg_catalog, pg_temp AS %L',
-        api_schema, function_name, 'SELECT clerk_sync.webhook($1)');
+        'SET search_path = pg_catalog, pg_temp BEGIN ATOMIC SELECT clerk_sync.webhook($1); END',
+        api_schema, function_name);
     EXECUTE format('COMMENT ON FUNCTION %I.%I(json) IS %L', api_schema, function_name,
                    'Clerk webhook endpoint (clerk_sync): POST the raw Svix request here.');
     EXECUTE format('REVOKE ALL ON FUNCTION %I.%I(json) FROM PUBLIC', api_schema, function_name);

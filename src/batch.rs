@@ -332,7 +332,7 @@ mod tests {
         let jane = "user_2zQmA7bXkP4rLwN9sT1vC3dE5fG";
         let before = super::BATCHES_WRITTEN.with(|n| n.get());
         let removed = text_query(
-            "SELECT string_agg(outcome, ',') FROM clerk_sync.remove_unlisted(ARRAY[$1, 'user_never'], now())",
+            "SELECT string_agg(outcome, ',') FROM clerk_sync.remove_unlisted(ARRAY[$1, 'user_never'], '{}', '{}', now())",
             &[jane],
         );
         assert_eq!(removed.as_deref(), Some("deleted,deleted"));

@@ -15,6 +15,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use crate::error::ClerkSyncError;
+use crate::schema_guard;
 
 const SCHEMA: &std::ffi::CStr = c"clerk_sync";
 const SECRET_TABLE: &std::ffi::CStr = c"secret";
@@ -118,6 +119,7 @@ fn load_settings() -> Result<Rc<Settings>, ClerkSyncError> {
 
 /// The effective settings.
 pub fn settings() -> Result<Rc<Settings>, ClerkSyncError> {
+    schema_guard::verify()?;
     if let Some(settings) = CACHE.with(|cache| cache.borrow().settings.clone()) {
         return Ok(settings);
     }
@@ -134,6 +136,7 @@ pub fn settings() -> Result<Rc<Settings>, ClerkSyncError> {
 /// The configured signing keys; at least one. A role that may not read the secrets gets
 /// `insufficient_privilege`, whether or not another role already filled this backend's cache.
 pub fn keys() -> Result<Rc<[SigningKey]>, ClerkSyncError> {
+    schema_guard::verify()?;
     let (cached, secret_table) = CACHE.with(|cache| {
         let cache = cache.borrow();
         (cache.keys.clone(), cache.secret_table)

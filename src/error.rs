@@ -23,8 +23,8 @@ pub enum ClerkSyncError {
     NegativeTolerance,
     #[error("argument \"{0}\" must be a finite time")]
     InfiniteTime(&'static str),
-    #[error("\"{0}\" is not the id of a Clerk user, organization or membership (user_…, org_…, orgmem_…)")]
-    NotAClerkId(String),
+    #[error("\"{0}\" is not the id of a Clerk {1}")]
+    NotOfKind(String, &'static str),
     #[error("permission denied for clerk_sync's {0}")]
     PermissionDenied(&'static str),
     #[error("clerk_sync is not installed in this database (table {0} is missing)")]
@@ -44,6 +44,10 @@ pub enum ClerkSyncError {
     Element { function: &'static str, index: usize, source: Box<ClerkSyncError> },
     #[error("the operating system gave no random bytes for a new row id: {0}")]
     Random(String),
+    #[error("clerk_sync refuses to run: {0}")]
+    UntrustedSchema(String),
+    #[error("this session has temporary objects; clerk_sync writes nothing as a table's owner while a name could resolve to them")]
+    TemporaryObjects,
     #[error("internal SPI error: {0}")]
     Spi(#[from] pgrx::spi::Error),
 }
@@ -61,8 +65,10 @@ impl ClerkSyncError {
             Self::NullArgument(_) => ERRCODE_NULL_VALUE_NOT_ALLOWED,
             Self::NegativeTolerance => ERRCODE_INVALID_PARAMETER_VALUE,
             Self::InfiniteTime(_) => ERRCODE_DATETIME_FIELD_OVERFLOW,
-            Self::NotAClerkId(_) => ERRCODE_INVALID_PARAMETER_VALUE,
-            Self::PermissionDenied(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            Self::NotOfKind(..) => ERRCODE_INVALID_PARAMETER_VALUE,
+            Self::PermissionDenied(_) | Self::UntrustedSchema(_) | Self::TemporaryObjects => {
+                ERRCODE_INSUFFICIENT_PRIVILEGE
+            }
             Self::NotInstalled(_) => ERRCODE_UNDEFINED_TABLE,
             Self::Payload(_) => ERRCODE_INVALID_PARAMETER_VALUE,
             Self::Target(_) => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -83,6 +89,12 @@ impl ClerkSyncError {
             Self::UnknownSecret(_) => Some("SELECT * FROM clerk_sync.secrets(); lists labels and fingerprints."),
             Self::Setting(_) | Self::Target(_) => Some("SELECT * FROM clerk_sync.settings(); lists every setting."),
             Self::NoSuchDelivery(_) => Some("SELECT msg_id FROM clerk_sync.inbox lists them."),
+            Self::TemporaryObjects => Some(
+                "Call clerk_sync from a session without temporary tables, types or functions (DISCARD TEMP drops them); REVOKE TEMPORARY ON DATABASE from the roles that call it.",
+            ),
+            Self::UntrustedSchema(_) => Some(
+                "The owner of schema clerk_sync controls what the extension's code runs as superuser. Check what is in it, then as a superuser: ALTER SCHEMA clerk_sync OWNER TO <the extension's owner>; REVOKE CREATE ON SCHEMA clerk_sync FROM <every other role>.",
+            ),
             _ => None,
         }
     }

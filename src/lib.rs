@@ -18,6 +18,7 @@ mod notify;
 mod organizations;
 mod receive;
 mod reconcile;
+mod schema_guard;
 mod secrets;
 mod settings;
 mod statements;
@@ -36,6 +37,7 @@ mod webhook;
 
 ::pgrx::pg_module_magic!(name, version);
 
+pgrx::extension_sql_file!("../sql/schema_owner.sql", name = "schema_owner", bootstrap);
 pgrx::extension_sql_file!(
     "../sql/schema.sql",
     name = "schema",
@@ -52,6 +54,7 @@ pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     config::register_invalidation();
+    schema_guard::register_invalidation();
 }
 
 /// Required by `cargo pgrx test`.

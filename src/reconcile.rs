@@ -46,38 +46,41 @@ fn unlisted_memberships(listed: Option<Vec<Option<String>>>) -> SetOfIterator<'s
     SetOfIterator::new(plan.map_or(Ok(Vec::new()), |plan| plan.unlisted(listed)).or_report())
 }
 
-/// Removes the users, organizations and memberships `clerk_ids` (told apart by their ids'
-/// prefixes), absent from complete listings that began at `listing_began`: each as its deletion
-/// event would, unless an event or import newer than `listing_began` was applied for it (outcome
-/// `stale`). Each one's outcome.
+/// Removes the `users`, `organizations` and `memberships` (by Clerk id; each list holds ids of its
+/// own kind only, told by the caller rather than guessed) absent from complete listings that began
+/// at `listing_began`: each as its deletion event would, unless an event or import newer than
+/// `listing_began` was applied for it (outcome `stale`). Each one's outcome.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn remove_unlisted(
-    clerk_ids: Option<Vec<Option<String>>>,
+    users: Option<Vec<Option<String>>>,
+    organizations: Option<Vec<Option<String>>>,
+    memberships: Option<Vec<Option<String>>>,
     listing_began: Option<TimestampWithTimeZone>,
 ) -> TableIterator<'static, (name!(clerk_id, String), name!(outcome, String))> {
-    let clerk_ids = clerk_ids.ok_or(ClerkSyncError::NullArgument("clerk_ids")).or_report();
     let began = listing_began.ok_or(ClerkSyncError::NullArgument("listing_began")).or_report();
     if !began.is_finite() {
         ClerkSyncError::InfiniteTime("listing_began").report();
     }
     let listed_at_ms = unix_time::unix_ms(began);
-    let element = |index: usize, source: ClerkSyncError| ClerkSyncError::Element {
-        function: "remove_unlisted",
-        index,
-        source: Box::new(source),
-    };
-    let removals: Vec<(Object, String)> = clerk_ids
-        .into_iter()
-        .enumerate()
-        .map(|(index, id)| {
-            let clerk_id = id.ok_or_else(|| element(index, ClerkSyncError::NullArgument("clerk_ids")))?;
-            let object = Object::of_id(&clerk_id)
-                .ok_or_else(|| element(index, ClerkSyncError::NotAClerkId(clerk_id.clone())))?;
-            Ok((object, clerk_id))
-        })
-        .collect::<Result<_, ClerkSyncError>>()
-        .or_report();
+    let lists = [("users", Object::User, users), ("organizations", Object::Organization, organizations)];
+    let lists = lists.into_iter().chain([("memberships", Object::Membership, memberships)]);
+    let mut removals: Vec<(Object, String)> = Vec::new();
+    for (argument, object, ids) in lists {
+        let ids = ids.ok_or(ClerkSyncError::NullArgument(argument)).or_report();
+        for (index, id) in ids.into_iter().enumerate() {
+            let element = |source: ClerkSyncError| ClerkSyncError::Element {
+                function: argument,
+                index,
+                source: Box::new(source),
+            };
+            let clerk_id = id.ok_or_else(|| element(ClerkSyncError::NullArgument(argument))).or_report();
+            if Object::of_id(&clerk_id) != Some(object) {
+                element(ClerkSyncError::NotOfKind(clerk_id, object.word())).report();
+            }
+            removals.push((object, clerk_id));
+        }
+    }
     let events: Vec<ClerkEvent> = removals
         .iter()
         .map(|(object, clerk_id)| ClerkEvent::Unlisted { object: *object, clerk_id: clerk_id.clone(), listed_at_ms })
@@ -135,7 +138,7 @@ mod tests {
             &json!({"type": "user.updated", "object": "event", "timestamp": 1_000, "data": api_user("user_old", 1_000)}),
         );
         let remove = "SELECT string_agg(clerk_id || '=' || outcome, ',') \
-                      FROM clerk_sync.remove_unlisted($1::text[], 'epoch'::timestamptz + interval '2 seconds')";
+                      FROM clerk_sync.remove_unlisted($1::text[], '{}', '{}', 'epoch'::timestamptz + interval '2 seconds')";
         assert_eq!(
             text_query(remove, &["{user_old,user_new,user_never}"]).as_deref(),
             Some("user_old=deleted,user_new=stale,user_never=deleted")
@@ -161,11 +164,11 @@ mod tests {
         );
         assert_eq!(text_query(remove, &["{user_old}"]).as_deref(), Some("user_old=stale"), "once");
         assert_eq!(
-            sqlstate_of("SELECT * FROM clerk_sync.remove_unlisted('{user_new}', 'infinity')").as_deref(),
+            sqlstate_of("SELECT * FROM clerk_sync.remove_unlisted('{user_new}', '{}', '{}', 'infinity')").as_deref(),
             Some("22008")
         );
         assert_eq!(
-            sqlstate_of("SELECT * FROM clerk_sync.remove_unlisted('{user_a,NULL}', now())").as_deref(),
+            sqlstate_of("SELECT * FROM clerk_sync.remove_unlisted('{user_a,NULL}', '{}', '{}', now())").as_deref(),
             Some("22004")
         );
         assert_eq!(clerk_ids().as_deref(), Some("user_new"), "an error removes nothing");
@@ -182,17 +185,25 @@ mod tests {
         assert_eq!(text_query(organizations, &["{}"]).as_deref(), Some(org));
         assert_eq!(text_query(memberships, &["{}"]).as_deref(), Some(member));
         assert_eq!(text_query(memberships, &[&format!("{{{member}}}")]), None);
-        let remove =
-            "SELECT string_agg(clerk_id || '=' || outcome, ',') FROM clerk_sync.remove_unlisted($1::text[], now())";
-        assert_eq!(text_query(remove, &[&format!("{{{member}}}")]).as_deref(), Some(&*format!("{member}=deleted")));
+        let remove = "SELECT string_agg(clerk_id || '=' || outcome, ',') \
+                      FROM clerk_sync.remove_unlisted('{}', $1::text[], $2::text[], now())";
+        assert_eq!(
+            text_query(remove, &["{}", &format!("{{{member}}}")]).as_deref(),
+            Some(&*format!("{member}=deleted"))
+        );
         assert_eq!(count("SELECT count(*) FROM \"Membership\""), 0);
         assert_eq!(apply(&event(MEMBER_UPDATED)), "stale", "tombstoned");
-        assert_eq!(text_query(remove, &[&format!("{{{org}}}")]).as_deref(), Some(&*format!("{org}=deleted")));
+        assert_eq!(text_query(remove, &[&format!("{{{org}}}"), "{}"]).as_deref(), Some(&*format!("{org}=deleted")));
         assert_eq!(count("SELECT count(*) FROM \"Organization\""), 0);
-        assert_eq!(
-            sqlstate_of("SELECT * FROM clerk_sync.remove_unlisted('{sess_1}', now())").as_deref(),
-            Some("22023")
-        );
+        for wrong_kind in
+            ["'{sess_1}', '{}', '{}'", "'{org_x}', '{}', '{}'", "'{}', '{user_x}', '{}'", "'{}', '{}', '{org_x}'"]
+        {
+            assert_eq!(
+                sqlstate_of(&format!("SELECT * FROM clerk_sync.remove_unlisted({wrong_kind}, now())")).as_deref(),
+                Some("22023"),
+                "{wrong_kind}"
+            );
+        }
     }
 
     #[pg_test]

@@ -9,6 +9,7 @@ use crate::error::{ClerkSyncError, OrReport};
 /// Adds an active secret and returns its fingerprint. Adding a key that is already configured
 /// changes nothing (a NOTICE names its label), so set-up scripts may run twice.
 #[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
 fn add_secret(secret: Option<&str>, label: default!(Option<&str>, "NULL")) -> String {
     add(secret, label).or_report()
 }
@@ -49,6 +50,7 @@ fn add(secret: Option<&str>, label: Option<&str>) -> Result<String, ClerkSyncErr
 
 /// Removes the secret with this label (or fingerprint).
 #[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
 fn remove_secret(label: Option<&str>) {
     remove(label).or_report()
 }
@@ -72,6 +74,7 @@ fn remove(label: Option<&str>) -> Result<(), ClerkSyncError> {
 
 /// The configured secrets: label, fingerprint, when added. Never the secret.
 #[pg_extern(stable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
 fn secrets(
 ) -> TableIterator<'static, (name!(label, String), name!(fingerprint, String), name!(added_at, TimestampWithTimeZone))>
 {

@@ -8,6 +8,7 @@ use crate::error::{ClerkSyncError, OrReport};
 
 /// Used by the setting table's CHECK constraint, so that direct DML is validated too.
 #[pg_extern(immutable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
 fn setting_is_valid(name: &str, value: &str) -> bool {
     settings::validate(name, value).or_report();
     true
@@ -15,6 +16,7 @@ fn setting_is_valid(name: &str, value: &str) -> bool {
 
 /// The effective value of one setting (cached per backend, like everything the webhook reads).
 #[pg_extern(stable, parallel_restricted)]
+#[search_path(pg_catalog, pg_temp)]
 fn setting_value(name: &str) -> String {
     let settings = crate::config::settings().or_report();
     settings.value(name).or_report().to_owned()
@@ -30,6 +32,7 @@ fn max_body_bytes() -> i64 {
 }
 
 #[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
 fn set_setting(name: Option<&str>, value: Option<&str>) {
     let name = name.ok_or(ClerkSyncError::NullArgument("name")).or_report();
     let value = value.ok_or(ClerkSyncError::NullArgument("value")).or_report();
@@ -43,6 +46,7 @@ fn set_setting(name: Option<&str>, value: Option<&str>) {
 }
 
 #[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
 fn reset_setting(name: Option<&str>) {
     let name = name.ok_or(ClerkSyncError::NullArgument("name")).or_report();
     settings::spec(name).or_report();
@@ -51,6 +55,7 @@ fn reset_setting(name: Option<&str>) {
 
 /// Every setting with its effective value.
 #[pg_extern(stable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
 fn settings() -> TableIterator<
     'static,
     (name!(name, String), name!(value, String), name!(is_default, bool), name!(description, String)),

@@ -10,9 +10,8 @@ use clerk_sync_core::settings::DeleteMode;
 use pgrx::prelude::*;
 use serde_json::{json, Map, Value};
 
-use crate::config;
 use crate::error::{ClerkSyncError, OrReport};
-use crate::{app_table, memberships, organizations, target};
+use crate::{app_table, config, memberships, organizations, schema_guard, target};
 
 /// The first column of the first row; None for NULL or no row.
 fn one_row<T: pgrx::FromDatum + pgrx::IntoDatum>(
@@ -119,11 +118,15 @@ fn facts() -> Result<(Rc<clerk_sync_core::Settings>, Facts), ClerkSyncError> {
 #[pg_extern(stable, parallel_safe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn doctor() -> TableIterator<'static, (name!(severity, String), name!(problem, String), name!(fix, String))> {
-    let (settings, facts) = facts().or_report();
-    let rows: Vec<_> = doctor::findings(&settings.target, &facts)
-        .into_iter()
-        .map(|f| (f.severity.word().to_owned(), f.problem, f.fix))
-        .collect();
+    let findings = match schema_guard::verify() {
+        Err(ClerkSyncError::UntrustedSchema(problem)) => vec![doctor::untrusted_schema(&problem)],
+        verified => {
+            verified.or_report();
+            let (settings, facts) = facts().or_report();
+            doctor::findings(&settings.target, &facts)
+        }
+    };
+    let rows: Vec<_> = findings.into_iter().map(|f| (f.severity.word().to_owned(), f.problem, f.fix)).collect();
     TableIterator::new(rows)
 }
 
@@ -216,6 +219,9 @@ fn status_document() -> Result<Value, ClerkSyncError> {
 #[pg_extern(stable, parallel_safe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn status() -> pgrx::JsonB {
+    if let Err(ClerkSyncError::UntrustedSchema(problem)) = schema_guard::verify() {
+        return pgrx::JsonB(json!({"trusted_schema": false, "problem": problem}));
+    }
     pgrx::JsonB(status_document().or_report())
 }
 

@@ -7,11 +7,20 @@
 //! GUC nest level of its own — what PostgreSQL does for `REFRESH MATERIALIZED VIEW`, `VACUUM` and
 //! `CREATE INDEX`. The owner cannot `SET ROLE` back, create temporary objects or leave a setting
 //! changed behind it, and what it lacks the right to do fails with SQLSTATE 42501.
+//!
+//! One door stays open: a name the owner's code looks up — a trigger function with its own
+//! `SET search_path = public` searches the session's temporary schema first for tables and types
+//! — finds what the *caller* created there. So nothing runs as the owner while the calling
+//! session's temporary schema holds a relation, a type or a function (PostgREST and the proxy
+//! never create any; a session that did gets 42501, and a delivery is kept as failed).
 
 use std::ffi::{c_int, CStr};
 
 use pgrx::pg_sys;
 
+use pgrx::Spi;
+
+use crate::error::ClerkSyncError;
 use crate::guc::NestLevel;
 
 const SAFE_SEARCH_PATH: &CStr = c"pg_catalog, pg_temp";
@@ -65,8 +74,29 @@ impl OwnerContext {
     }
 }
 
+const TEMPORARY_OBJECTS: &str = "\
+SELECT EXISTS (SELECT FROM pg_catalog.pg_class WHERE relnamespace = $1) \
+    OR EXISTS (SELECT FROM pg_catalog.pg_type WHERE typnamespace = $1) \
+    OR EXISTS (SELECT FROM pg_catalog.pg_proc WHERE pronamespace = $1)";
+
+/// Raises 42501 when this session's temporary schema holds anything a name could resolve to.
+fn refuse_temporary_objects() {
+    // SAFETY: pg_my_temp_schema takes no argument and returns an oid, InvalidOid until this
+    // session first creates a temporary object.
+    let namespace = unsafe { pgrx::direct_function_call::<pg_sys::Oid>(pg_sys::pg_my_temp_schema, &[]) }
+        .unwrap_or(pg_sys::InvalidOid);
+    if namespace == pg_sys::InvalidOid {
+        return;
+    }
+    let holds = Spi::get_one_with_args::<bool>(TEMPORARY_OBJECTS, &[namespace.into()]);
+    if !matches!(holds, Ok(Some(false))) {
+        ClerkSyncError::TemporaryObjects.report();
+    }
+}
+
 /// Runs `work` as `owner` in a security-restricted operation.
 pub fn run_as<T>(owner: pg_sys::Oid, work: impl FnOnce() -> T) -> T {
+    refuse_temporary_objects();
     let _context = OwnerContext::enter(owner);
     work()
 }

@@ -26,7 +26,7 @@ pub struct TargetPlan {
     owner: pg_sys::Oid,
     insert_new: InsertNewPlan,
     upsert: OwnedPreparedStatement,
-    has_row: OwnedPreparedStatement,
+    row_id: OwnedPreparedStatement,
     delete: OwnedPreparedStatement,
     /// Planned on each use: the planner must see how many ids are listed.
     unlisted: String,
@@ -183,11 +183,21 @@ impl TargetPlan {
         })
     }
 
+    /// The id of the row with this Clerk id, if the table has one (read as the owner).
+    pub fn row_id(&self, clerk_id: &str) -> Result<Option<String>, ClerkSyncError> {
+        table_owner::run_as(self.owner, || {
+            execute(&self.row_id, &[clerk_id.into()], |rows| {
+                if rows.is_empty() {
+                    return Ok(None);
+                }
+                rows.first().get_one::<String>()
+            })
+        })
+    }
+
     /// Whether the table has a row with this Clerk id (read as the owner).
     pub fn has_row(&self, clerk_id: &str) -> Result<bool, ClerkSyncError> {
-        table_owner::run_as(self.owner, || {
-            execute(&self.has_row, &[clerk_id.into()], |rows| Ok(rows.first().get_one::<bool>()?.unwrap_or(false)))
-        })
+        Ok(self.row_id(clerk_id)?.is_some())
     }
 
     /// The Clerk ids of the rows (not deleted) whose id is not one of `listed`, sorted.
@@ -218,7 +228,7 @@ fn build(target: &Target) -> Result<Option<TargetPlan>, ClerkSyncError> {
             owner,
             insert_new,
             upsert: prepare(&statements.upsert, &USER_ROW_TYPES)?,
-            has_row: prepare(&statements.has_row, &[TEXT])?,
+            row_id: prepare(&statements.row_id, &[TEXT])?,
             delete: prepare(&statements.delete, &[TEXT, INT8])?,
             unlisted: statements.unlisted.clone(),
             batch: statements.batch.clone(),

@@ -2,14 +2,13 @@
 
 use pgrx::prelude::*;
 
-/// Runs `query` and returns the SQLSTATE it raised, or None when it succeeded.
+/// Runs `query` in a subtransaction and returns the SQLSTATE it raised, or None when it succeeded.
 pub fn sqlstate_of(query: &str) -> Option<String> {
-    Spi::run(
-        "CREATE OR REPLACE FUNCTION pg_temp.sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-         BEGIN EXECUTE q; RETURN NULL; EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE; END $$",
-    )
-    .unwrap();
-    Spi::get_one_with_args::<String>("SELECT pg_temp.sqlstate_of($1)", &[query.into()]).unwrap()
+    match crate::subtransaction::attempt(|| Spi::run(query)) {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => panic!("{query}: {error}"),
+        Err(failure) => Some(failure.sqlstate),
+    }
 }
 
 pub fn bool_query(query: &str, args: &[&str]) -> bool {
@@ -103,4 +102,30 @@ pub fn receive(msg_id: &str, body: &str) -> serde_json::Value {
     let headers = signed_headers(msg_id, body);
     let answer = text_query("SELECT clerk_sync.receive($1::jsonb, $2)::text", &[&headers, body]).unwrap();
     serde_json::from_str(&answer).unwrap()
+}
+
+thread_local! {
+    static WARNINGS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn keep_warning(report: *mut pg_sys::ErrorData) {
+    // SAFETY: PostgreSQL passes the report being emitted; its message is a C string or NULL.
+    unsafe {
+        if (*report).elevel == pg_sys::WARNING as i32 && !(*report).message.is_null() {
+            let message = std::ffi::CStr::from_ptr((*report).message).to_string_lossy().into_owned();
+            WARNINGS.with(|w| w.borrow_mut().push(message));
+        }
+    }
+}
+
+/// Runs `query` and returns the WARNINGs it raised, as the client would see them.
+pub fn warnings_of(query: &str) -> Vec<String> {
+    // SAFETY: the hook is set for this one statement and restored after it.
+    let previous =
+        unsafe { std::mem::replace(&mut *std::ptr::addr_of_mut!(pg_sys::emit_log_hook), Some(keep_warning)) };
+    let ran = Spi::run(query);
+    unsafe { *std::ptr::addr_of_mut!(pg_sys::emit_log_hook) = previous };
+    ran.unwrap();
+    WARNINGS.with(|w| std::mem::take(&mut *w.borrow_mut()))
 }

@@ -49,18 +49,21 @@ fn check_explicit(
 
 /// True when the request carries a valid signature from a configured secret, now.
 #[pg_extern(stable, parallel_restricted, name = "clerk_verify")]
+#[search_path(pg_catalog, pg_temp)]
 fn clerk_verify(headers: Option<RawJsonb>, body: Option<&str>) -> bool {
     check_configured(headers.as_ref(), body, transaction_start()).is_ok()
 }
 
 /// As `clerk_verify(headers, body)`, judged at time `at` (to check a stored delivery).
 #[pg_extern(stable, parallel_restricted, name = "clerk_verify")]
+#[search_path(pg_catalog, pg_temp)]
 fn clerk_verify_at(headers: Option<RawJsonb>, body: Option<&str>, at: Option<TimestampWithTimeZone>) -> bool {
     check_configured(headers.as_ref(), body, unix_seconds(required(at, "at"))).is_ok()
 }
 
 /// Verification with an explicit secret and time, independent of the configuration.
 #[pg_extern(immutable, parallel_safe, name = "clerk_verify")]
+#[search_path(pg_catalog, pg_temp)]
 fn clerk_verify_with_secret(
     headers: Option<RawJsonb>,
     body: Option<&str>,
@@ -84,6 +87,7 @@ fn report(outcome: Result<Verified, Rejection>) -> std::iter::Once<ReportRow> {
 /// One row saying whether the request verifies at `at` (default: now) and, if not, why. Never
 /// shows a secret or MAC.
 #[pg_extern(stable, parallel_restricted, name = "clerk_verify_report")]
+#[search_path(pg_catalog, pg_temp)]
 #[allow(clippy::type_complexity)] // pgrx reads the column names from the spelled-out type
 fn clerk_verify_report(
     headers: Option<RawJsonb>,
@@ -103,6 +107,7 @@ fn clerk_verify_report(
 }
 
 #[pg_extern(immutable, parallel_safe, name = "clerk_verify_report")]
+#[search_path(pg_catalog, pg_temp)]
 #[allow(clippy::type_complexity)] // as above
 fn clerk_verify_report_with_secret(
     headers: Option<RawJsonb>,
@@ -125,6 +130,7 @@ fn clerk_verify_report_with_secret(
 
 /// The `svix-signature` value (`v1,<base64>`) Svix would send for this delivery.
 #[pg_extern(immutable, parallel_safe, strict)]
+#[search_path(pg_catalog, pg_temp)]
 fn clerk_sign(secret: &str, msg_id: &str, ts: i64, body: &str) -> String {
     let key = SigningKey::parse(secret).or_report();
     sign(&key, msg_id, ts, body.as_bytes())

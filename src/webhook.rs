@@ -220,4 +220,21 @@ mod tests {
         );
         assert_eq!(definers.as_deref(), Some("doctor,ensure_user,ensure_user,max_body_bytes,receive,status,webhook"));
     }
+
+    /// A function whose body is resolved when it runs looks names up in the caller's search_path:
+    /// an operator or function planted in a schema the caller searches first would run with the
+    /// function's rights. Every one pins its path, but those that run no SQL at all; a new
+    /// function that does neither fails here.
+    #[pg_test]
+    fn every_function_that_runs_sql_pins_its_search_path() {
+        let unpinned = text_query(
+            "SELECT string_agg(p.oid::regprocedure::text, ', ' ORDER BY p.oid::regprocedure::text) FROM pg_proc p
+             WHERE p.pronamespace = 'clerk_sync'::regnamespace AND p.prosqlbody IS NULL
+               AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)",
+            &[],
+        );
+        let run_no_sql = "clerk_sync.config_changed(), clerk_sync.org_id(), clerk_sync.org_role(), \
+                          clerk_sync.org_slug(), clerk_sync.user_id()";
+        assert_eq!(unpinned.as_deref(), Some(run_no_sql));
+    }
 }

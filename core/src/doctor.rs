@@ -71,6 +71,17 @@ fn finding(severity: Severity, problem: impl Into<String>, fix: impl Into<String
     Finding { severity, problem: problem.into(), fix: fix.into() }
 }
 
+/// Schema `clerk_sync` is not the extension's own, or another role owns it or may create in it:
+/// nothing else is read (its owner decides what the names in it mean).
+pub fn untrusted_schema(problem: &str) -> Finding {
+    finding(
+        Severity::Error,
+        format!("{problem}: every entry point refuses to run until it is fixed"),
+        "check what is in the schema, then as a superuser: ALTER SCHEMA clerk_sync OWNER TO <the extension's owner>; \
+         REVOKE CREATE ON SCHEMA clerk_sync FROM <every other role>",
+    )
+}
+
 fn literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }

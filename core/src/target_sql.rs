@@ -100,8 +100,9 @@ pub struct TargetStatements {
     pub insert_new: InsertNew,
     pub upsert: String,
     pub delete: String,
-    /// Whether a row has Clerk id $1.
-    pub has_row: String,
+    /// The row id (as text) of the row with Clerk id $1; the Clerk id itself when no id column
+    /// is mapped. No row: no result.
+    pub row_id: String,
     /// The Clerk ids of the rows not deleted (or soft-deleted) whose id is not in $1 (text[]).
     pub unlisted: String,
     pub batch: BatchStatements,
@@ -357,13 +358,14 @@ where
 
     let batch = batch_statements(target, &table, &clerk, mapping(target, &lookup, &|n| format!("u.a{n}"), None)?);
 
-    let has_row = format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE {clerk} = $1)");
+    let id = target.id.as_deref().map_or_else(|| clerk.clone(), quote_ident);
+    let row_id = format!("SELECT {id}::pg_catalog.text FROM {table} WHERE {clerk} = $1 LIMIT 1");
 
     Ok(TargetStatements {
         insert_new,
         upsert,
         delete,
-        has_row,
+        row_id,
         unlisted,
         batch,
         email_required,
@@ -491,7 +493,10 @@ mod tests {
         assert!(b.update.ends_with(" WHERE \"public\".\"User\".\"clerkUserId\" = u.a1"), "{}", b.update);
         assert!(!b.update.contains("\"id\""), "an update keeps the row's id");
         assert_eq!(b.delete.as_deref(), Some("DELETE FROM \"public\".\"User\" WHERE \"clerkUserId\" = ANY ($1)"));
-        assert_eq!(s.has_row, "SELECT EXISTS (SELECT 1 FROM \"public\".\"User\" WHERE \"clerkUserId\" = $1)");
+        assert_eq!(
+            s.row_id,
+            "SELECT \"id\"::pg_catalog.text FROM \"public\".\"User\" WHERE \"clerkUserId\" = $1 LIMIT 1"
+        );
         assert_eq!(
             s.unlisted,
             "SELECT t.\"clerkUserId\" FROM \"public\".\"User\" AS t WHERE t.\"clerkUserId\" IS NOT NULL \

@@ -217,11 +217,14 @@ impl BackendApi {
     }
 }
 
+/// The response's body as JSON: at most MAX_RESPONSE_BYTES, read within REQUEST_TIMEOUT (a server
+/// that sends its headers and then trickles the body is given up on like one that never answers).
 async fn read_json(response: hyper::Response<hyper::body::Incoming>, what: &str) -> Result<Value, ApiError> {
-    let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
-        .collect()
+    let transport = |error: String| ApiError::Transport { what: what.to_owned(), error };
+    let body = tokio::time::timeout(REQUEST_TIMEOUT, Limited::new(response.into_body(), MAX_RESPONSE_BYTES).collect())
         .await
-        .map_err(|e| ApiError::Transport { what: what.to_owned(), error: e.to_string() })?
+        .map_err(|_| transport(format!("no whole body within {} s", REQUEST_TIMEOUT.as_secs())))?
+        .map_err(|e| transport(e.to_string()))?
         .to_bytes();
     serde_json::from_slice(&body).map_err(|e| ApiError::Shape { what: what.to_owned(), error: e.to_string() })
 }

@@ -36,6 +36,14 @@ fn at_least_one(value: &str) -> Result<usize, String> {
     }
 }
 
+fn header_timeout(value: &str) -> Result<Duration, String> {
+    let ms: u64 = value.trim().parse().map_err(|_| "not a whole number of milliseconds".to_owned())?;
+    if !(100..=60_000).contains(&ms) {
+        return Err("must lie within 100..=60000".into());
+    }
+    Ok(Duration::from_millis(ms))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct Config {
     /// The database with clerk_sync, e.g. postgres://clerk_sync_proxy@127.0.0.1:5432/app
@@ -57,9 +65,25 @@ pub struct Config {
     /// Database connections
     #[arg(long, env = "POOL_SIZE", default_value = "16", value_parser = at_least_one)]
     pub pool_size: usize,
-    /// A listener of its own for GET /metrics (default: beside the webhook)
+    /// A listener of its own for GET /metrics. Without one, /metrics is served beside the webhook
+    /// only when that listens on a loopback address
     #[arg(long = "metrics-addr", env = "METRICS_ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Connections open at once; one more is answered 503 and closed
+    #[arg(long, env = "MAX_CONNECTIONS", default_value = "1024", value_parser = at_least_one)]
+    pub max_connections: usize,
+    /// A connection must send a whole request head within this many milliseconds, also after
+    /// idling between requests, or it is closed
+    #[arg(long = "header-timeout-ms", env = "HEADER_TIMEOUT_MS", default_value = "5000", value_parser = header_timeout)]
+    pub header_timeout: Duration,
+}
+
+impl Config {
+    /// Whether GET /metrics is served beside the webhook: only on loopback, unless METRICS_ADDR
+    /// gives it a listener of its own.
+    pub fn metrics_beside_webhook(&self) -> bool {
+        self.metrics_listen.is_none() && self.listen.ip().is_loopback()
+    }
 }
 
 #[cfg(test)]
@@ -87,6 +111,16 @@ mod tests {
         assert_eq!(config.request_timeout, Duration::from_secs(10));
         assert_eq!(config.pool_size, 16);
         assert_eq!(config.metrics_listen, None);
+        assert_eq!((config.max_connections, config.header_timeout), (1024, Duration::from_secs(5)));
+        assert!(config.metrics_beside_webhook(), "on loopback");
+    }
+
+    #[test]
+    fn metrics_stay_off_a_public_listener_unless_asked_for() {
+        let public = parse(&["--database-url=x", "--listen=0.0.0.0:3000"]).unwrap();
+        assert!(!public.metrics_beside_webhook());
+        let own = parse(&["--database-url=x", "--listen=0.0.0.0:3000", "--metrics-addr=127.0.0.1:9187"]).unwrap();
+        assert!(!own.metrics_beside_webhook(), "served on its own listener");
     }
 
     #[test]
@@ -99,6 +133,8 @@ mod tests {
             "--request-timeout-ms=5000",
             "--pool-size=4",
             "--metrics-addr=127.0.0.1:9187",
+            "--max-connections=64",
+            "--header-timeout-ms=1000",
         ])
         .unwrap();
         assert_eq!(config.listen.port(), 8080);
@@ -106,6 +142,7 @@ mod tests {
         assert_eq!((config.max_body_bytes, config.pool_size), (Some(2048), 4));
         assert_eq!(config.request_timeout, Duration::from_secs(5));
         assert_eq!(config.metrics_listen.map(|a| a.port()), Some(9187));
+        assert_eq!((config.max_connections, config.header_timeout), (64, Duration::from_secs(1)));
     }
 
     /// What `main` reads from ./.env with dotenvy: the sign-up guide's format and its variants.
@@ -129,6 +166,8 @@ mod tests {
             &["--database-url=x", "--pool-size=0"],
             &["--database-url=x", "--max-body-bytes=1MB"],
             &["--database-url=x", "--metrics-addr=9187"],
+            &["--database-url=x", "--max-connections=0"],
+            &["--database-url=x", "--header-timeout-ms=5"],
         ];
         for case in cases {
             let error = parse(case).expect_err(&format!("{case:?}"));

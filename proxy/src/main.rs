@@ -4,6 +4,7 @@
 mod backend_api;
 mod config;
 mod headers;
+mod listener;
 mod listing;
 mod metrics;
 mod send_test;
@@ -55,14 +56,20 @@ enum Command {
     Env { name: String },
 }
 
+/// RUST_LOG (default `info`), except that the database client never logs below `info`: at
+/// `debug` tokio-postgres prints every statement's parameters — each delivery's headers,
+/// signature and personal data.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    filter.add_directive("tokio_postgres=info".parse().expect("a valid directive"))
+}
+
 fn main() -> ExitCode {
     // ./.env only (not a parent directory's); variables already in the environment win.
     let _ = dotenvy::from_path(".env");
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(log_filter())
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();

@@ -1,5 +1,6 @@
 //! `GET /metrics` in Prometheus' text format: deliveries by status and outcome, their latency,
-//! the database pool, database errors, bodies refused for their size.
+//! the database pool, database errors, bodies refused for their size, connections refused over
+//! the cap.
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ pub struct Metrics {
     latency: Histogram,
     database_errors: IntCounter,
     too_large: IntCounter,
+    connections_refused: IntCounter,
     pool_size: IntGauge,
     pool_in_use: IntGauge,
     pool_waiting: IntGauge,
@@ -39,6 +41,11 @@ impl Metrics {
         let too_large =
             IntCounter::new("body_too_large_total", "Bodies over the limit, answered 413 without the database")
                 .expect("valid metric");
+        let connections_refused = IntCounter::new(
+            "connections_refused_total",
+            "Connections answered 503 and closed because MAX_CONNECTIONS were open",
+        )
+        .expect("valid metric");
         let pool_size = IntGauge::new("pool_connections", "Database connections open").expect("valid metric");
         let pool_in_use =
             IntGauge::new("pool_connections_in_use", "Database connections serving a delivery").expect("valid metric");
@@ -49,13 +56,24 @@ impl Metrics {
             Box::new(latency.clone()),
             Box::new(database_errors.clone()),
             Box::new(too_large.clone()),
+            Box::new(connections_refused.clone()),
             Box::new(pool_size.clone()),
             Box::new(pool_in_use.clone()),
             Box::new(pool_waiting.clone()),
         ] {
             registry.register(collector).expect("each metric registered once");
         }
-        Metrics { registry, requests, latency, database_errors, too_large, pool_size, pool_in_use, pool_waiting }
+        Metrics {
+            registry,
+            requests,
+            latency,
+            database_errors,
+            too_large,
+            connections_refused,
+            pool_size,
+            pool_in_use,
+            pool_waiting,
+        }
     }
 
     /// One answered delivery.
@@ -65,6 +83,10 @@ impl Metrics {
         if status == 413 && outcome == "too_large" {
             self.too_large.inc();
         }
+    }
+
+    pub fn connection_refused(&self) {
+        self.connections_refused.inc();
     }
 
     pub fn database_error(&self) {

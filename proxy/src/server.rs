@@ -1,5 +1,6 @@
 //! The HTTP server: `POST <path>` forwards to `clerk_sync.receive`, `GET /healthz` checks the
-//! database. Graceful shutdown on SIGTERM and SIGINT.
+//! database. Graceful shutdown on SIGTERM and SIGINT. Connections are taken in by `listener.rs`;
+//! here a request is bounded: its body by the limit, its whole life by the request timeout.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -10,7 +11,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::{json, Value};
@@ -18,6 +18,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Config;
 use crate::headers;
+use crate::listener::{self, Limits};
 use crate::metrics::Metrics;
 
 const RECEIVE: &str = "SELECT clerk_sync.receive($1::jsonb, $2::text)";
@@ -92,10 +93,11 @@ pub fn pool(config: &Config) -> Result<Pool, String> {
         .map_err(|e| e.to_string())
 }
 
-/// The webhook and /healthz, and /metrics unless METRICS_ADDR gives it a listener of its own.
+/// The webhook and /healthz, and /metrics when the webhook listens on loopback and METRICS_ADDR
+/// does not give it a listener of its own.
 fn router(config: &Config, app: Arc<App>) -> Router {
     let router = Router::new().route(&config.path, post(webhook)).route("/healthz", get(healthz));
-    let router = if config.metrics_listen.is_none() { router.route("/metrics", get(metrics)) } else { router };
+    let router = if config.metrics_beside_webhook() { router.route("/metrics", get(metrics)) } else { router };
     router
         .with_state(app)
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
@@ -129,15 +131,17 @@ fn log_delivery(answer: &Value) {
     }
 }
 
-/// The body, or None when it is over the limit. An oversize body is still read to its end and
-/// dropped (within the request timeout), so that the client, still sending, gets the 413 rather
-/// than a reset connection. Hand-written on purpose: axum's `DefaultBodyLimit` and tower-http's
+/// The body, or None when it is over the limit; it never holds more than `limit` bytes. A body
+/// without a declared length that turns out oversize is still read to its end and dropped
+/// (within the request timeout), so that the client, still sending, gets the 413 rather than a
+/// reset connection. Hand-written on purpose: axum's `DefaultBodyLimit` and tower-http's
 /// `RequestBodyLimitLayer` stop reading at the limit, and a sender still writing then sees the
-/// connection reset instead of the answer.
-async fn read_body(body: Body, limit: usize) -> Result<Option<Bytes>, axum::Error> {
+/// connection reset instead of the answer. A declared length over the limit is answered before
+/// this (`declared_too_large`).
+async fn read_body(body: Body, limit: usize, declared: Option<usize>) -> Result<Option<Bytes>, axum::Error> {
     use http_body_util::BodyExt;
     let mut body = body;
-    let mut collected = Vec::new();
+    let mut collected = Vec::with_capacity(declared.unwrap_or(0).min(limit));
     let mut over = false;
     while let Some(frame) = body.frame().await {
         let Ok(data) = frame?.into_data() else { continue };
@@ -145,15 +149,40 @@ async fn read_body(body: Body, limit: usize) -> Result<Option<Bytes>, axum::Erro
             over = true;
             collected = Vec::new();
         } else {
+            if collected.capacity() < collected.len() + data.len() {
+                // Grown by doubling as a Vec does, but never past the limit.
+                let wanted = (collected.len() + data.len()).max(collected.capacity() * 2).min(limit);
+                collected.reserve_exact(wanted - collected.len());
+            }
             collected.extend_from_slice(&data);
         }
     }
     Ok((!over).then(|| Bytes::from(collected)))
 }
 
+/// The declared Content-Length, if any and a number.
+fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers.get(axum::http::header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// 413 at once for a body declared longer than the limit: nothing is read, and the connection
+/// is closed after the answer (the rest of the body is never wanted).
+fn declared_too_large(limit: usize) -> Response {
+    tracing::warn!("webhook answered 413: declared body over the limit of {limit} bytes");
+    let mut response = answer(StatusCode::PAYLOAD_TOO_LARGE, json!({"status": 413, "outcome": "too_large"}));
+    response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    response
+}
+
 async fn webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
-    let (status, receipt) = deliver(&app, headers, body).await;
+    let limit = app.limit.get();
+    let declared = declared_length(&headers);
+    if declared.is_some_and(|length| length > limit) {
+        app.metrics.answered(413, "too_large", started.elapsed());
+        return declared_too_large(limit);
+    }
+    let (status, receipt) = deliver(&app, headers, body, limit, declared).await;
     let outcome = receipt.get("outcome").and_then(Value::as_str).unwrap_or("-");
     if matches!(outcome, "unavailable" | "error") {
         app.metrics.database_error();
@@ -163,9 +192,14 @@ async fn webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) ->
 }
 
 /// The delivery's answer: its status and body.
-async fn deliver(app: &App, headers: HeaderMap, body: Body) -> (StatusCode, Value) {
-    let limit = app.limit.get();
-    let body = match read_body(body, limit).await {
+async fn deliver(
+    app: &App,
+    headers: HeaderMap,
+    body: Body,
+    limit: usize,
+    declared: Option<usize>,
+) -> (StatusCode, Value) {
+    let body = match read_body(body, limit, declared).await {
         Ok(Some(body)) => body,
         Ok(None) => {
             tracing::warn!("webhook answered 413: body over the limit of {limit} bytes");
@@ -260,15 +294,22 @@ pub async fn serve(config: Config) -> Result<(), String> {
             }
         })
     };
+    let files = listener::raise_file_limit();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?
-        .tap_io(|tcp| {
-            // Answers are small and final: send them at once rather than wait for more (Nagle).
-            let _ = tcp.set_nodelay(true);
-        });
-    tracing::info!("listening on http://{}{} (health: /healthz)", config.listen, config.path);
-    let app = Arc::new(App { pool, limit, metrics: Arc::new(Metrics::new()) });
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    tracing::info!(
+        "listening on http://{}{} (health: /healthz; at most {} connections, {} open files)",
+        config.listen,
+        config.path,
+        config.max_connections,
+        files
+    );
+    if !config.metrics_beside_webhook() && config.metrics_listen.is_none() {
+        tracing::info!("/metrics is off on a non-loopback listener: METRICS_ADDR=127.0.0.1:9187 serves it");
+    }
+    let counters = Arc::new(Metrics::new());
+    let app = Arc::new(App { pool, limit, metrics: counters.clone() });
     let metrics_server = match config.metrics_listen {
         None => None,
         Some(address) => {
@@ -279,12 +320,17 @@ pub async fn serve(config: Config) -> Result<(), String> {
             Some(tokio::spawn(async move { axum::serve(listener, router).await }))
         }
     };
-    let served = axum::serve(listener, router(&config, app)).with_graceful_shutdown(shutdown_signal()).await;
+    let limits = Limits {
+        max_connections: config.max_connections,
+        header_timeout: config.header_timeout,
+        drain: config.request_timeout + Duration::from_secs(1),
+    };
+    listener::serve(listener, router(&config, app), limits, counters, shutdown_signal()).await;
     refresher.abort();
     if let Some(server) = metrics_server {
         server.abort();
     }
-    served.map_err(|e| e.to_string())
+    Ok(())
 }
 
 #[cfg(test)]
@@ -307,12 +353,32 @@ mod tests {
 
     #[tokio::test]
     async fn bodies_over_the_limit_are_read_to_the_end_and_dropped() {
-        let small = read_body(Body::from("0123456789"), 10).await.unwrap();
+        let small = read_body(Body::from("0123456789"), 10, Some(10)).await.unwrap();
         assert_eq!(small.as_deref(), Some(&b"0123456789"[..]));
         let chunks: Vec<Result<Bytes, std::io::Error>> = (0..100).map(|_| Ok(Bytes::from(vec![b'x'; 1000]))).collect();
         let large = Body::from_stream(stream_of(chunks));
-        assert_eq!(read_body(large, 50_000).await.unwrap(), None);
-        assert_eq!(read_body(Body::from("01234567890"), 10).await.unwrap(), None);
+        assert_eq!(read_body(large, 50_000, None).await.unwrap(), None);
+        assert_eq!(read_body(Body::from("01234567890"), 10, None).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_body_never_holds_more_than_the_limit() {
+        let chunks: Vec<Result<Bytes, std::io::Error>> = (0..10).map(|_| Ok(Bytes::from(vec![b'x'; 999]))).collect();
+        let body = read_body(Body::from_stream(stream_of(chunks)), 10_000, None).await.unwrap().unwrap();
+        assert_eq!(body.len(), 9_990);
+        let declared = read_body(Body::from(vec![b'y'; 5000]), 10_000, Some(1_000_000_000)).await.unwrap();
+        assert_eq!(declared.map(|b| b.len()), Some(5000), "a declared length is no reason to allocate past the limit");
+    }
+
+    #[test]
+    fn a_declared_length_is_read_from_the_header() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(declared_length(&headers), None);
+        headers.insert(axum::http::header::CONTENT_LENGTH, "1073741824".parse().unwrap());
+        assert_eq!(declared_length(&headers), Some(1_073_741_824));
+        let response = declared_too_large(1024);
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(response.headers()[axum::http::header::CONNECTION], "close");
     }
 
     fn stream_of(

@@ -124,8 +124,17 @@ fn fingerprint(args: &SyncArgs) -> String {
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
+/// Opens without following a symbolic link at `path` itself: a link planted where the checkpoint
+/// goes (in a shared directory, say) is refused instead of written through.
+fn open_no_follow(options: &mut std::fs::OpenOptions, path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    options.custom_flags(libc::O_NOFOLLOW).open(path)
+}
+
 fn load_checkpoint(path: &Path, sync: &str) -> Option<Checkpoint> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut open_no_follow(std::fs::OpenOptions::new().read(true), path).ok()?, &mut text)
+        .ok()?;
     match serde_json::from_str::<Checkpoint>(&text) {
         Ok(checkpoint) if checkpoint.sync == sync => Some(checkpoint),
         _ => {
@@ -141,8 +150,14 @@ fn save_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), String> {
     let write = || -> std::io::Result<()> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let mut file =
-            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&partial)?;
+        // A leftover (or planted) partial file or link is removed, never written through: the new
+        // one is created here, by this process, or not at all. rename() replaces a link at `path`
+        // itself rather than following it.
+        match std::fs::remove_file(&partial) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+            _ => {}
+        }
+        let mut file = open_no_follow(std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600), &partial)?;
         file.write_all(text.as_bytes())?;
         file.sync_all()?;
         std::fs::rename(&partial, path)
@@ -378,7 +393,7 @@ impl Run {
             Vec::new()
         };
         self.refuse_past(users.len() + orgs.len())?;
-        let (mut gone, mut found) = (Vec::new(), Vec::new());
+        let (mut gone_users, mut gone_organizations, mut found) = (Vec::new(), Vec::new(), Vec::new());
         let mut found_organizations = Vec::new();
         let candidates =
             users.iter().map(|id| (Object::User, id)).chain(orgs.iter().map(|id| (Object::Organization, id)));
@@ -388,7 +403,8 @@ impl Run {
                 _ => self.api.user(id).await,
             };
             match answer.map_err(|e| format!("reconcile stopped, nothing removed: {e}"))? {
-                None => gone.push(id.clone()),
+                None if object == Object::Organization => gone_organizations.push(id.clone()),
+                None => gone_users.push(id.clone()),
                 Some(found_object) => {
                     if object == Object::Organization {
                         found_organizations.push(id.clone());
@@ -404,17 +420,22 @@ impl Run {
                 .await
                 .map_err(|e| format!("reconcile stopped, nothing removed: {e}"))?;
         }
-        if organizations {
-            let memberships = self.unlisted("unlisted_memberships", &self.checkpoint.listed("memberships")).await?;
-            gone.extend(memberships);
-        }
-        self.refuse_past(gone.len())?;
+        let gone_memberships = if organizations {
+            self.unlisted("unlisted_memberships", &self.checkpoint.listed("memberships")).await?
+        } else {
+            Vec::new()
+        };
+        self.refuse_past(gone_users.len() + gone_organizations.len() + gone_memberships.len())?;
         let (mut removed, mut kept) = (Vec::new(), 0);
-        if !gone.is_empty() {
+        if !(gone_users.is_empty() && gone_organizations.is_empty() && gone_memberships.is_empty()) {
             let began = self.checkpoint.began_at_ms;
-            let removal = "SELECT clerk_id, outcome FROM clerk_sync.remove_unlisted($1::text[], \
-                           pg_catalog.to_timestamp($2::bigint / 1000.0))";
-            for row in self.transaction(removal, &[&gone, &began]).await? {
+            // Each list is of one kind, and the database is told which: it never guesses a row's
+            // kind from its id.
+            let removal = "SELECT clerk_id, outcome FROM clerk_sync.remove_unlisted($1::text[], $2::text[], \
+                           $3::text[], pg_catalog.to_timestamp($4::bigint / 1000.0))";
+            let arguments: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+                [&gone_users, &gone_organizations, &gone_memberships, &began];
+            for row in self.transaction(removal, &arguments).await? {
                 match row.get::<_, &str>(1) {
                     "deleted" => removed.push(row.get::<_, String>(0)),
                     _ => kept += 1,
@@ -433,7 +454,18 @@ impl Run {
     }
 }
 
+/// Whether the secret key was given as a flag, where `ps` and the shell's history show it.
+fn key_on_command_line() -> bool {
+    std::env::args_os().any(|arg| arg.to_string_lossy().starts_with("--secret-key"))
+}
+
 pub async fn run(args: SyncArgs) -> Result<(), String> {
+    if key_on_command_line() {
+        eprintln!(
+            "warning: --secret-key on the command line is visible to every user of this machine (ps); \
+             set CLERK_SECRET_KEY in the environment or ./.env instead"
+        );
+    }
     let api =
         BackendApi::new(&args.api_url, &args.secret_key, args.max_retries, Duration::from_millis(args.first_retry_ms))?;
     let (db, connection) = tokio_postgres::connect(&args.database_url, tokio_postgres::NoTls)
@@ -540,6 +572,25 @@ mod tests {
         assert_eq!(loaded.listed("users"), ["user_a", "user_b"]);
         assert_eq!(loaded.listed("memberships"), ["orgmem_1"]);
         assert_eq!(load_checkpoint(&path, &fingerprint(&b)), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_planted_link_is_never_written_through() {
+        let a = parse(&[]).unwrap();
+        let dir = std::env::temp_dir().join(format!("clerk-sync-links-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let path = dir.join("checkpoint.json");
+        std::os::unix::fs::symlink(&victim, path.with_extension("partial")).unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        assert_eq!(load_checkpoint(&path, &fingerprint(&a)), None, "a link is not read as the checkpoint");
+        let checkpoint = Checkpoint { sync: fingerprint(&a), began_at_ms: 7, lists: BTreeMap::new() };
+        save_checkpoint(&path, &checkpoint).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(!std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink(), "the link itself was replaced");
+        assert_eq!(load_checkpoint(&path, &fingerprint(&a)), Some(checkpoint));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

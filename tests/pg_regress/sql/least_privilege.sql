@@ -20,10 +20,13 @@ CREATE ROLE clerk_lp_proxy NOLOGIN;
 CREATE ROLE clerk_lp_anon NOLOGIN;
 GRANT CREATE ON SCHEMA public TO clerk_lp_app;
 CREATE EXTENSION clerk_sync;
+-- The test's helpers live in a schema of the superuser's: clerk_sync writes nothing as a table's
+-- owner from a session whose temporary schema holds objects (section 11).
+CREATE SCHEMA lp;
 -- The test secret, kept out of DDL text (pg_stat_statements keeps utility statements verbatim).
-CREATE TEMP TABLE test_secret (secret text);
-INSERT INTO test_secret VALUES ('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
-SELECT clerk_sync.add_secret(secret) IS NOT NULL AS secret_added FROM test_secret;
+CREATE TABLE lp.test_secret (secret text);
+INSERT INTO lp.test_secret VALUES ('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+SELECT clerk_sync.add_secret(secret) IS NOT NULL AS secret_added FROM lp.test_secret;
 GRANT USAGE ON SCHEMA clerk_sync TO clerk_lp_proxy;
 GRANT EXECUTE ON FUNCTION clerk_sync.receive(jsonb, text) TO clerk_lp_proxy;
 SELECT clerk_sync.expose_webhook('api', 'clerk_lp_anon');
@@ -60,14 +63,14 @@ END $$;
 RESET ROLE;
 
 -- Signed headers for a body, as the proxy forwards them.
-CREATE FUNCTION pg_temp.signed(msg_id text, body text) RETURNS jsonb LANGUAGE sql AS $$
+CREATE FUNCTION lp.signed(msg_id text, body text) RETURNS jsonb LANGUAGE sql AS $$
     SELECT jsonb_build_object('svix-id', msg_id,
         'svix-timestamp', extract(epoch FROM now())::bigint::text,
-        'svix-signature', clerk_sync.clerk_sign((SELECT secret FROM pg_temp.test_secret), msg_id,
+        'svix-signature', clerk_sync.clerk_sign((SELECT secret FROM lp.test_secret), msg_id,
                                                extract(epoch FROM now())::bigint, body))
 $$;
 -- A Clerk user.created body for user `id`.
-CREATE FUNCTION pg_temp.created(id text) RETURNS text LANGUAGE sql AS $$
+CREATE FUNCTION lp.created(id text) RETURNS text LANGUAGE sql AS $$
     SELECT jsonb_build_object('type', 'user.created', 'object', 'event', 'timestamp', 1767225600000,
         'data', jsonb_build_object('id', id, 'object', 'user', 'username', id,
             'email_addresses', jsonb_build_array(jsonb_build_object('id', 'idn_' || id, 'email_address', id || '@example.com')),
@@ -75,9 +78,9 @@ CREATE FUNCTION pg_temp.created(id text) RETURNS text LANGUAGE sql AS $$
             'created_at', 1767225600000, 'updated_at', 1767225600000))::text
 $$;
 -- Delivers through receive as the proxy's role; the answer without volatile parts.
-CREATE FUNCTION pg_temp.deliver_as_proxy(msg_id text, body text) RETURNS text LANGUAGE plpgsql AS $$
+CREATE FUNCTION lp.deliver_as_proxy(msg_id text, body text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
-    headers jsonb := pg_temp.signed(msg_id, body);
+    headers jsonb := lp.signed(msg_id, body);
     answer jsonb;
 BEGIN
     SET LOCAL ROLE clerk_lp_proxy;
@@ -86,9 +89,9 @@ BEGIN
     RETURN concat_ws(' ', answer ->> 'status', answer ->> 'outcome', answer ->> 'error_code');
 END $$;
 -- Delivers through the published webhook as PostgREST does it for its anon role.
-CREATE FUNCTION pg_temp.deliver_as_postgrest(msg_id text, body text) RETURNS text LANGUAGE plpgsql AS $$
+CREATE FUNCTION lp.deliver_as_postgrest(msg_id text, body text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
-    headers jsonb := pg_temp.signed(msg_id, body);
+    headers jsonb := lp.signed(msg_id, body);
     answer jsonb;
 BEGIN
     PERFORM set_config('request.headers', headers::text, true);
@@ -100,17 +103,17 @@ END $$;
 -- One delivery of a new user through each way in: receive as the proxy's role, webhook as
 -- PostgREST's anon role, then clerk_apply, replay (of the first, when it failed) and backfill as
 -- this superuser. Errors are shown as SQLSTATE and message.
-CREATE FUNCTION pg_temp.every_way_in(prefix text) RETURNS TABLE (way text, answer text) LANGUAGE plpgsql AS $$
+CREATE FUNCTION lp.every_way_in(prefix text) RETURNS TABLE (way text, answer text) LANGUAGE plpgsql AS $$
 BEGIN
     way := 'receive';
-    answer := pg_temp.deliver_as_proxy('msg_' || prefix || '1', pg_temp.created('user_' || prefix || '1'));
+    answer := lp.deliver_as_proxy('msg_' || prefix || '1', lp.created('user_' || prefix || '1'));
     RETURN NEXT;
     way := 'webhook';
-    answer := pg_temp.deliver_as_postgrest('msg_' || prefix || '2', pg_temp.created('user_' || prefix || '2'));
+    answer := lp.deliver_as_postgrest('msg_' || prefix || '2', lp.created('user_' || prefix || '2'));
     RETURN NEXT;
     way := 'clerk_apply';
     BEGIN
-        answer := clerk_sync.clerk_apply(pg_temp.created('user_' || prefix || '3')::jsonb);
+        answer := clerk_sync.clerk_apply(lp.created('user_' || prefix || '3')::jsonb);
     EXCEPTION WHEN OTHERS THEN
         answer := SQLSTATE || ': ' || SQLERRM;
     END;
@@ -121,20 +124,20 @@ BEGIN
     way := 'backfill';
     BEGIN
         SELECT string_agg(b.outcome || ' ' || b.users, ', ') INTO answer
-        FROM clerk_sync.backfill(jsonb_build_array(pg_temp.created('user_' || prefix || '4')::jsonb -> 'data')) b;
+        FROM clerk_sync.backfill(jsonb_build_array(lp.created('user_' || prefix || '4')::jsonb -> 'data')) b;
     EXCEPTION WHEN OTHERS THEN
         answer := SQLSTATE || ': ' || SQLERRM;
     END;
     RETURN NEXT;
 END $$;
-CREATE VIEW pg_temp.app_is_superuser AS SELECT rolsuper AS app_is_superuser FROM pg_roles WHERE rolname = 'clerk_lp_app';
+CREATE VIEW lp.app_is_superuser AS SELECT rolsuper AS app_is_superuser FROM pg_roles WHERE rolname = 'clerk_lp_app';
 
 -- 1. A trigger.
 SET ROLE clerk_lp_app;
 CREATE TRIGGER escalate BEFORE INSERT OR UPDATE ON "User" FOR EACH ROW EXECUTE FUNCTION public.escalate_trigger();
 RESET ROLE;
-SELECT * FROM pg_temp.every_way_in('t');
-SELECT * FROM pg_temp.app_is_superuser;
+SELECT * FROM lp.every_way_in('t');
+SELECT * FROM lp.app_is_superuser;
 SELECT msg_id, outcome, error_code FROM clerk_sync.inbox ORDER BY msg_id;
 SET ROLE clerk_lp_app;
 DROP TRIGGER escalate ON "User";
@@ -150,8 +153,8 @@ BEGIN
 END $$;
 CREATE TRIGGER become_session_user BEFORE INSERT ON "User" FOR EACH ROW EXECUTE FUNCTION public.become_session_user();
 RESET ROLE;
-SELECT clerk_sync.clerk_apply(pg_temp.created('user_s1')::jsonb);
-SELECT * FROM pg_temp.app_is_superuser;
+SELECT clerk_sync.clerk_apply(lp.created('user_s1')::jsonb);
+SELECT * FROM lp.app_is_superuser;
 SET ROLE clerk_lp_app;
 DROP TRIGGER become_session_user ON "User";
 RESET ROLE;
@@ -160,8 +163,8 @@ RESET ROLE;
 SET ROLE clerk_lp_app;
 ALTER TABLE "User" ADD COLUMN note boolean DEFAULT public.escalate('default', 'a new row');
 RESET ROLE;
-SELECT * FROM pg_temp.every_way_in('d');
-SELECT * FROM pg_temp.app_is_superuser;
+SELECT * FROM lp.every_way_in('d');
+SELECT * FROM lp.app_is_superuser;
 SET ROLE clerk_lp_app;
 ALTER TABLE "User" DROP COLUMN note;
 RESET ROLE;
@@ -170,8 +173,8 @@ RESET ROLE;
 SET ROLE clerk_lp_app;
 ALTER TABLE "User" ADD CONSTRAINT escalate CHECK (public.escalate('check', "clerkUserId")) NOT VALID;
 RESET ROLE;
-SELECT * FROM pg_temp.every_way_in('c');
-SELECT * FROM pg_temp.app_is_superuser;
+SELECT * FROM lp.every_way_in('c');
+SELECT * FROM lp.app_is_superuser;
 SET ROLE clerk_lp_app;
 ALTER TABLE "User" DROP CONSTRAINT escalate;
 RESET ROLE;
@@ -191,7 +194,7 @@ END $$;
 CREATE TRIGGER stamp BEFORE INSERT OR UPDATE ON "User" FOR EACH ROW EXECUTE FUNCTION public.stamp();
 RESET ROLE;
 SET search_path = public, pg_temp;
-SELECT * FROM pg_temp.every_way_in('b');
+SELECT * FROM lp.every_way_in('b');
 SHOW search_path;
 SELECT "clerkUserId", "stampedBy", "source", "firstName" FROM "User" ORDER BY 1;
 SELECT * FROM audit ORDER BY 1;
@@ -217,9 +220,9 @@ BEGIN
 END $$;
 CREATE TRIGGER plant BEFORE UPDATE ON "User" FOR EACH ROW EXECUTE FUNCTION public.plant_search_path();
 RESET ROLE;
-SELECT clerk_sync.clerk_apply(jsonb_set(jsonb_set(pg_temp.created('user_b3')::jsonb,
+SELECT clerk_sync.clerk_apply(jsonb_set(jsonb_set(lp.created('user_b3')::jsonb,
        '{data,updated_at}', '1767225800000'), '{data,username}', '"renamed_b3"'));
-SELECT * FROM pg_temp.app_is_superuser;
+SELECT * FROM lp.app_is_superuser;
 SELECT "clerkUserId", username FROM "User" WHERE "clerkUserId" = 'user_b3';
 SET ROLE clerk_lp_app;
 DROP TRIGGER plant ON "User";
@@ -228,11 +231,11 @@ RESET ROLE;
 
 -- 5. The owner lacks a right the write needs: 42501, kept as failed, applied once granted.
 REVOKE UPDATE ON "User" FROM clerk_lp_app;
-SELECT pg_temp.deliver_as_proxy('msg_b1_again', jsonb_set(pg_temp.created('user_b1')::jsonb,
+SELECT lp.deliver_as_proxy('msg_b1_again', jsonb_set(lp.created('user_b1')::jsonb,
        '{data,updated_at}', '1767225700000')::text) AS receive;
 SELECT outcome, error_code, last_error FROM clerk_sync.inbox WHERE msg_id = 'msg_b1_again';
 GRANT UPDATE ON "User" TO clerk_lp_app;
-SELECT pg_temp.deliver_as_proxy('msg_b1_again', jsonb_set(pg_temp.created('user_b1')::jsonb,
+SELECT lp.deliver_as_proxy('msg_b1_again', jsonb_set(lp.created('user_b1')::jsonb,
        '{data,updated_at}', '1767225700000')::text) AS receive;
 
 -- 6. A deferrable trigger would run at commit with the committing role's rights: refused.
@@ -241,7 +244,7 @@ CREATE FUNCTION public.at_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN 
 CREATE CONSTRAINT TRIGGER at_commit AFTER INSERT ON "User" DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION public.at_commit();
 RESET ROLE;
-SELECT pg_temp.deliver_as_proxy('msg_x1', pg_temp.created('user_x1')) AS receive;
+SELECT lp.deliver_as_proxy('msg_x1', lp.created('user_x1')) AS receive;
 SELECT last_error FROM clerk_sync.inbox WHERE msg_id = 'msg_x1';
 
 -- 7. What the webhook roles can reach: the one entry point each, no table, no other function.
@@ -282,18 +285,18 @@ END $$;
 CREATE TRIGGER escalate_on_delete BEFORE DELETE ON "User" FOR EACH ROW EXECUTE FUNCTION public.escalate_on_delete();
 RESET ROLE;
 SELECT u FROM clerk_sync.unlisted_users(ARRAY(SELECT "clerkUserId" FROM "User" WHERE "clerkUserId" <> 'user_b1')) AS u;
-SELECT * FROM clerk_sync.remove_unlisted('{user_b1}', now());
-SELECT * FROM pg_temp.app_is_superuser;
+SELECT * FROM clerk_sync.remove_unlisted('{user_b1}', '{}', '{}', now());
+SELECT * FROM lp.app_is_superuser;
 SET ROLE clerk_lp_app;
 DROP POLICY escalate ON "User";
 ALTER TABLE "User" DISABLE ROW LEVEL SECURITY;
 RESET ROLE;
-SELECT * FROM clerk_sync.remove_unlisted('{user_b1}', now());
-SELECT * FROM pg_temp.app_is_superuser;
+SELECT * FROM clerk_sync.remove_unlisted('{user_b1}', '{}', '{}', now());
+SELECT * FROM lp.app_is_superuser;
 SET ROLE clerk_lp_app;
 DROP TRIGGER escalate_on_delete ON "User";
 RESET ROLE;
-SELECT * FROM clerk_sync.remove_unlisted('{user_b1}', now());
+SELECT * FROM clerk_sync.remove_unlisted('{user_b1}', '{}', '{}', now());
 SELECT count(*) AS user_b1_rows FROM "User" WHERE "clerkUserId" = 'user_b1';
 
 -- 10. The organizations and memberships tables are written as their owner too: a trigger on each
@@ -315,7 +318,7 @@ CREATE TRIGGER escalate BEFORE INSERT ON "Organization" FOR EACH ROW EXECUTE FUN
 RESET ROLE;
 SELECT clerk_sync.clerk_apply(jsonb_build_object('type', 'organization.created', 'object', 'event', 'timestamp', 1,
     'data', jsonb_build_object('object', 'organization', 'id', 'org_lp', 'name', 'LP', 'created_at', 1, 'updated_at', 1)));
-SELECT * FROM pg_temp.app_is_superuser;
+SELECT * FROM lp.app_is_superuser;
 SET ROLE clerk_lp_app;
 DROP TRIGGER escalate ON "Organization";
 CREATE TRIGGER escalate BEFORE INSERT ON "Membership" FOR EACH ROW EXECUTE FUNCTION public.escalate_any();
@@ -325,7 +328,7 @@ SELECT clerk_sync.clerk_apply(jsonb_build_object('type', 'organizationMembership
         'created_at', 2, 'updated_at', 2,
         'organization', jsonb_build_object('object', 'organization', 'id', 'org_lp', 'name', 'LP', 'created_at', 1, 'updated_at', 1),
         'public_user_data', jsonb_build_object('user_id', 'user_lp', 'identifier', 'lp@example.com'))));
-SELECT * FROM pg_temp.app_is_superuser;
+SELECT * FROM lp.app_is_superuser;
 SET ROLE clerk_lp_app;
 DROP TRIGGER escalate ON "Membership";
 RESET ROLE;
@@ -336,6 +339,39 @@ SELECT clerk_sync.clerk_apply(jsonb_build_object('type', 'organizationMembership
         'public_user_data', jsonb_build_object('user_id', 'user_lp', 'identifier', 'lp@example.com'))));
 SELECT o."clerkOrgId", m.role, u."clerkUserId" FROM "Membership" m JOIN "Organization" o ON o.id = m."organizationId"
 JOIN "User" u ON u.id = m."userId";
+
+-- 11. The caller's temporary schema. An app trigger function with its own search_path (pg_temp
+-- not listed, so searched first for tables) writes "audit": the calling session — here the
+-- proxy's role — plants pg_temp.audit with a trigger of its own, to run code as the table's owner.
+-- Nothing is written as the owner while the caller's temporary schema holds objects: the
+-- delivery is refused (42501) and kept as failed, and applied once the session drops them.
+SET ROLE clerk_lp_app;
+DROP TRIGGER stamp ON "User";
+CREATE FUNCTION public.audit_new_user() RETURNS trigger LANGUAGE plpgsql SET search_path = public AS $$
+BEGIN
+    INSERT INTO audit VALUES (NEW."clerkUserId", current_user, 'audit');
+    RETURN NEW;
+END $$;
+CREATE TRIGGER audit_new_user BEFORE INSERT ON "User" FOR EACH ROW EXECUTE FUNCTION public.audit_new_user();
+RESET ROLE;
+SET ROLE clerk_lp_proxy;
+CREATE TEMP TABLE audit (clerk_user_id text, ran_as text, way text);
+CREATE FUNCTION pg_temp.hijack() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.way := 'hijacked by the caller, running as ' || current_user;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER hijack BEFORE INSERT ON pg_temp.audit FOR EACH ROW EXECUTE FUNCTION pg_temp.hijack();
+RESET ROLE;
+SELECT lp.deliver_as_proxy('msg_tmp1', lp.created('user_tmp1')) AS receive;
+SELECT outcome, error_code, last_error FROM clerk_sync.inbox WHERE msg_id = 'msg_tmp1';
+SELECT count(*) AS hijacked FROM pg_temp.audit;
+SELECT lp.deliver_as_postgrest('msg_tmp2', lp.created('user_tmp2')) AS webhook;
+SELECT clerk_sync.ensure_user('{"sub": "user_tmp3"}') IS NULL AS no_provisional_row;
+SELECT count(*) AS hijacked FROM pg_temp.audit;
+DISCARD TEMP;
+SELECT lp.deliver_as_proxy('msg_tmp1', lp.created('user_tmp1')) AS receive;
+SELECT clerk_user_id, ran_as, way FROM audit WHERE way = 'audit' ORDER BY 1;
 
 \c contract_regression
 SET client_min_messages = warning;
