@@ -147,13 +147,20 @@ BEGIN
     DROP FUNCTION clerk_sync.remove_unlisted(text[], timestamptz);
     CREATE FUNCTION clerk_sync.remove_unlisted(users text[], organizations text[], memberships text[], listing_began timestamptz)
     RETURNS TABLE (clerk_id text, outcome text)
-    VOLATILE PARALLEL UNSAFE
+    VOLATILE PARALLEL UNSAFE SECURITY DEFINER
     SET search_path TO pg_catalog, pg_temp
     LANGUAGE c
-    AS 'MODULE_PATHNAME', 'remove_unlisted_wrapper';
+    AS 'MODULE_PATHNAME', 'remove_unlisted_of_kinds_wrapper';
     REVOKE EXECUTE ON FUNCTION clerk_sync.remove_unlisted(text[], text[], text[], timestamptz) FROM PUBLIC;
     IF grantees IS NOT NULL THEN
         EXECUTE 'GRANT EXECUTE ON FUNCTION clerk_sync.remove_unlisted(text[], text[], text[], timestamptz) TO ' || grantees;
     END IF;
 END
 $$;
+
+-- What `sync` calls runs as the extension's owner, as receive does: its role needs EXECUTE on
+-- them and nothing else (0.4.1 also needed rights on clerk_sync's tables, which it did not say).
+ALTER FUNCTION clerk_sync.backfill(jsonb) SECURITY DEFINER;
+ALTER FUNCTION clerk_sync.unlisted_users(text[]) SECURITY DEFINER;
+ALTER FUNCTION clerk_sync.unlisted_organizations(text[]) SECURITY DEFINER;
+ALTER FUNCTION clerk_sync.unlisted_memberships(text[]) SECURITY DEFINER;

@@ -72,8 +72,10 @@ fn imported(object: &Value) -> Result<ClerkEvent, ClerkSyncError> {
 /// Backend API's lists, or such a list's `{"data": [...]}` page) — users, organizations and
 /// memberships, told apart by `object` (a user when absent) — each applied like an update at its
 /// `updated_at`, so newer webhooks win over older imports and the other way round. All or
-/// nothing: a malformed element raises, naming its index.
-#[pg_extern(volatile, parallel_unsafe)]
+/// nothing: a malformed element raises, naming its index. Runs as the extension's owner (the
+/// app's tables are written as their owners): the role `sync` connects as needs EXECUTE and
+/// nothing else.
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn backfill(users: Option<RawJsonb>) -> TableIterator<'static, (name!(outcome, String), name!(users, i64))> {
     let users = users.ok_or(ClerkSyncError::NullArgument("users")).or_report().to_value(&LIST_FIELDS);

@@ -2,7 +2,8 @@
 //! organization and membership of Clerk's Backend API: which of them the tables hold that the
 //! listings did not have, and their removal, like their deletion events would (tombstone, row,
 //! erasure) but never of one for which anything newer than the listing's start was applied
-//! (`ClerkEvent::Unlisted` in the core).
+//! (`ClerkEvent::Unlisted` in the core). Like `backfill`, each runs as the extension's owner, so
+//! that the role `sync` connects as needs EXECUTE on them and nothing else.
 
 use clerk_sync_core::event::Object;
 use clerk_sync_core::ClerkEvent;
@@ -18,7 +19,7 @@ fn listed(listed: Option<Vec<Option<String>>>) -> Vec<String> {
 }
 
 /// The Clerk ids of the rows of the users table (not deleted) that are not in `listed`, sorted.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn unlisted_users(listed: Option<Vec<Option<String>>>) -> SetOfIterator<'static, String> {
     let listed = self::listed(listed);
@@ -27,7 +28,7 @@ fn unlisted_users(listed: Option<Vec<Option<String>>>) -> SetOfIterator<'static,
 }
 
 /// The same of the organizations table; nothing when the app has none.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn unlisted_organizations(listed: Option<Vec<Option<String>>>) -> SetOfIterator<'static, String> {
     let listed = self::listed(listed);
@@ -37,7 +38,7 @@ fn unlisted_organizations(listed: Option<Vec<Option<String>>>) -> SetOfIterator<
 }
 
 /// The same of the memberships table; nothing when the app has none.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn unlisted_memberships(listed: Option<Vec<Option<String>>>) -> SetOfIterator<'static, String> {
     let listed = self::listed(listed);
@@ -49,10 +50,12 @@ fn unlisted_memberships(listed: Option<Vec<Option<String>>>) -> SetOfIterator<'s
 /// Removes the `users`, `organizations` and `memberships` (by Clerk id; each list holds ids of its
 /// own kind only, told by the caller rather than guessed) absent from complete listings that began
 /// at `listing_began`: each as its deletion event would, unless an event or import newer than
-/// `listing_began` was applied for it (outcome `stale`). Each one's outcome.
-#[pg_extern(volatile, parallel_unsafe)]
+/// `listing_began` was applied for it (outcome `stale`). Each one's outcome. (A C symbol of its
+/// own: 0.4.1's SQL, which a new library runs against until `ALTER EXTENSION UPDATE`, declares
+/// `remove_unlisted_wrapper` with two arguments, and calling it now fails cleanly.)
+#[pg_extern(volatile, parallel_unsafe, security_definer, name = "remove_unlisted")]
 #[search_path(pg_catalog, pg_temp)]
-fn remove_unlisted(
+fn remove_unlisted_of_kinds(
     users: Option<Vec<Option<String>>>,
     organizations: Option<Vec<Option<String>>>,
     memberships: Option<Vec<Option<String>>>,

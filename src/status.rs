@@ -11,7 +11,7 @@ use pgrx::prelude::*;
 use serde_json::{json, Map, Value};
 
 use crate::error::{ClerkSyncError, OrReport};
-use crate::{app_table, config, memberships, organizations, schema_guard, target};
+use crate::{app_table, config, memberships, organizations, schema_guard, subtransaction, target};
 
 /// The first column of the first row; None for NULL or no row.
 fn one_row<T: pgrx::FromDatum + pgrx::IntoDatum>(
@@ -54,30 +54,46 @@ fn table_facts(settings: &clerk_sync_core::Settings) -> Result<Option<TableFacts
     }))
 }
 
+/// Whether a table's plan builds: Ok(false) when the table does not exist, Err(what is wrong)
+/// when its mapping, or a table it refers to, is wrong. Built in a subtransaction: an error
+/// PostgreSQL raises while preparing (a users table the memberships refer to is missing, say) is
+/// reported, not raised.
+fn plan_problem(build: impl FnOnce() -> Result<bool, ClerkSyncError>) -> Result<bool, String> {
+    match subtransaction::attempt(build) {
+        Ok(Ok(exists)) => Ok(exists),
+        Ok(Err(ClerkSyncError::Target(mapping))) => Err(mapping.to_string()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(failure) => Err(failure.message),
+    }
+}
+
 /// The organizations and memberships tables the app has, each with what is wrong with its mapping.
-fn object_tables(settings: &clerk_sync_core::Settings) -> Result<Vec<ObjectTable>, ClerkSyncError> {
+fn object_tables(settings: &clerk_sync_core::Settings) -> Vec<ObjectTable> {
     let (organizations, memberships) = (&settings.organizations, &settings.memberships);
     let tables = [
         (
             "organization",
             &organizations.schema,
             &organizations.table,
-            organizations::plan(organizations).map(|p| p.is_some()),
+            plan_problem(|| Ok(organizations::plan(organizations)?.is_some())),
         ),
-        ("membership", &memberships.schema, &memberships.table, memberships::plan(settings).map(|p| p.is_some())),
+        (
+            "membership",
+            &memberships.schema,
+            &memberships.table,
+            plan_problem(|| Ok(memberships::plan(settings)?.is_some())),
+        ),
     ];
     let mut found = Vec::new();
-    // The plan is None only when the table does not exist; an error is a table misconfigured.
     for (object, schema, table, plan) in tables {
         let problem = match plan {
             Ok(false) => continue,
             Ok(true) => None,
-            Err(ClerkSyncError::Target(mapping)) => Some(mapping.to_string()),
-            Err(other) => Some(other.to_string()),
+            Err(problem) => Some(problem),
         };
         found.push(ObjectTable { object, table: format!("{schema}.{table}"), problem });
     }
-    Ok(found)
+    found
 }
 
 fn facts() -> Result<(Rc<clerk_sync_core::Settings>, Facts), ClerkSyncError> {
@@ -105,7 +121,7 @@ fn facts() -> Result<(Rc<clerk_sync_core::Settings>, Facts), ClerkSyncError> {
     let facts = Facts {
         secrets: secrets as usize,
         table: table_facts(&settings)?,
-        object_tables: object_tables(&settings)?,
+        object_tables: object_tables(&settings),
         failed: failed.0.unwrap_or(0),
         oldest_failed_age_s: failed.1,
         clock_behind_s,
@@ -170,7 +186,7 @@ fn status_document() -> Result<Value, ClerkSyncError> {
             .collect::<Result<_, pgrx::spi::Error>>()
     })?;
     let target = &settings.target;
-    let problem = target::plan(target).err().map(|e| e.to_string());
+    let problem = plan_problem(|| target::plan(target).map(|_| true)).err();
     let mut targets = vec![json!({
         "object": "user",
         "table": format!("{}.{}", target.schema, target.table),
@@ -178,7 +194,7 @@ fn status_document() -> Result<Value, ClerkSyncError> {
         "problem": problem,
     })];
     targets.extend(
-        object_tables(&settings)?
+        object_tables(&settings)
             .into_iter()
             .map(|t| json!({"object": t.object, "table": t.table, "valid": t.problem.is_none(), "problem": t.problem})),
     );
@@ -386,5 +402,24 @@ mod tests {
             found[0].starts_with("error: the memberships table public.Membership is misconfigured: column rank"),
             "{found:?}"
         );
+    }
+
+    #[pg_test]
+    fn a_missing_users_table_that_memberships_refer_to_is_reported_not_raised() {
+        healthy();
+        Spi::run(PRISMA_ORGANIZATIONS).unwrap();
+        Spi::run("ALTER TABLE \"Membership\" DROP CONSTRAINT \"Membership_userId_fkey\"; DROP TABLE \"User\"").unwrap();
+        let status: Value =
+            serde_json::from_str(&text_query("SELECT clerk_sync.status()::text", &[]).unwrap()).unwrap();
+        let valid: Vec<String> = status["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| format!("{} {}", t["object"].as_str().unwrap(), t["valid"]))
+            .collect();
+        assert_eq!(valid, ["user false", "organization true", "membership false"]);
+        let found = findings();
+        assert!(found.iter().any(|f| f.starts_with("error: ") && f.contains("public.User")), "{found:?}");
+        assert!(found.iter().any(|f| f.contains("public.Membership")), "{found:?}");
     }
 }

@@ -218,7 +218,13 @@ mod tests {
              WHERE pronamespace = 'clerk_sync'::regnamespace AND prosecdef",
             &[],
         );
-        assert_eq!(definers.as_deref(), Some("doctor,ensure_user,ensure_user,max_body_bytes,receive,status,webhook"));
+        assert_eq!(
+            definers.as_deref(),
+            Some(
+                "backfill,doctor,ensure_user,ensure_user,max_body_bytes,receive,remove_unlisted,status,\
+                 unlisted_memberships,unlisted_organizations,unlisted_users,webhook"
+            )
+        );
     }
 
     /// A function whose body is resolved when it runs looks names up in the caller's search_path:

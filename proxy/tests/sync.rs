@@ -223,7 +223,14 @@ impl Harness {
             .arg("sync")
             .args(flags)
             .current_dir(&self.dir)
-            .env("DATABASE_URL", std::env::var("CLERK_SYNC_TEST_DATABASE_URL").unwrap())
+            // The role sync connects as: one with only the grants the README gives it, when the
+            // caller made one; the harness itself reads and resets the tables as a superuser.
+            .env(
+                "DATABASE_URL",
+                std::env::var("CLERK_SYNC_TEST_SYNC_DATABASE_URL")
+                    .or_else(|_| std::env::var("CLERK_SYNC_TEST_DATABASE_URL"))
+                    .unwrap(),
+            )
             .env("CLERK_SECRET_KEY", KEY)
             .env("CLERK_API_URL", &self.url)
             .env_remove("RUST_LOG");

@@ -55,4 +55,21 @@ SQL
     q -d postgres -c "DROP DATABASE ${db}"
 done
 q -d postgres -c "DROP DATABASE e2e_fresh"
+
+# An install whose schema another role came to own (0.4.1 installed into a pre-created schema
+# without a word): the update refuses until a superuser takes the schema back.
+latest="$(printf '%s\n' "${E2E_ROOT}"/sql/released/clerk_sync--*.sql | grep -v -- "--${current}.sql" | sort -V | tail -n1)"
+latest="$(basename "$latest" .sql)"
+latest="${latest#clerk_sync--}"
+q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS e2e_upgrade_owner" \
+    -c "CREATE DATABASE e2e_upgrade_owner" -c "DROP ROLE IF EXISTS e2e_schema_owner" -c "CREATE ROLE e2e_schema_owner"
+q -d e2e_upgrade_owner -c "CREATE EXTENSION clerk_sync VERSION '${latest}'" -c "ALTER SCHEMA clerk_sync OWNER TO e2e_schema_owner"
+refused="$(psql -X -q -At -d e2e_upgrade_owner -v VERBOSITY=sqlstate -c "\\set VERBOSITY sqlstate" \
+    -c "ALTER EXTENSION clerk_sync UPDATE" 2>&1 || true)"
+expect_eq "${latest} → ${current}: refused while another role owns schema clerk_sync" "$refused" "ERROR:  42501"
+expect_eq "... and nothing changed" "$(q -d e2e_upgrade_owner -c "SELECT extversion FROM pg_extension WHERE extname = 'clerk_sync'")" "$latest"
+q -d e2e_upgrade_owner -c "ALTER SCHEMA clerk_sync OWNER TO CURRENT_USER" -c "ALTER EXTENSION clerk_sync UPDATE"
+expect_eq "... and done once a superuser owns it again" \
+    "$(q -d e2e_upgrade_owner -c "SELECT extversion FROM pg_extension WHERE extname = 'clerk_sync'")" "$current"
+q -d postgres -c "DROP DATABASE e2e_upgrade_owner" -c "DROP ROLE e2e_schema_owner"
 e2e_summary
