@@ -122,8 +122,7 @@ unsafe extern "C-unwind" fn keep_warning(report: *mut pg_sys::ErrorData) {
 /// Runs `query` and returns the WARNINGs it raised, as the client would see them.
 pub fn warnings_of(query: &str) -> Vec<String> {
     // SAFETY: the hook is set for this one statement and restored after it.
-    let previous =
-        unsafe { std::mem::replace(&mut *std::ptr::addr_of_mut!(pg_sys::emit_log_hook), Some(keep_warning)) };
+    let previous = unsafe { (*std::ptr::addr_of_mut!(pg_sys::emit_log_hook)).replace(keep_warning) };
     let ran = Spi::run(query);
     unsafe { *std::ptr::addr_of_mut!(pg_sys::emit_log_hook) = previous };
     ran.unwrap();
