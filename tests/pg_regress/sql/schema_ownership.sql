@@ -59,6 +59,10 @@ SET LOCAL ROLE clerk_so_anon;
 SELECT api.clerk_webhook('{"type": "user.created", "data": {"id": "user_1"}}'::json) ->> 'outcome' AS outcome;
 SELECT current_setting('response.status', true) AS response_status;
 COMMIT;
+-- The anon role may call the entry point itself, wherever its schema went.
+SET ROLE clerk_so_anon;
+SELECT clerk_sync_renamed.webhook('{}'::json) ->> 'outcome' AS outcome;
+RESET ROLE;
 SELECT * FROM checks.app_is_superuser;
 SELECT count(*) AS deliveries_stored FROM clerk_sync_renamed.inbox;
 SELECT (clerk_sync_renamed.receive('{}', '{}')) ->> 'error' AS receive_error;
