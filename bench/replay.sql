@@ -26,14 +26,18 @@ SELECT i,
 FROM generate_series(1, :n) AS i;
 VACUUM ANALYZE stored;
 
-CREATE FUNCTION pg_temp.seconds(statement text) RETURNS numeric LANGUAGE plpgsql AS $$
+-- The harness lives in a schema of its own, not pg_temp: clerk_sync writes nothing as a table's
+-- owner from a session whose temporary schema holds objects.
+CREATE SCHEMA bench;
+SET search_path = public, bench;
+CREATE FUNCTION bench.seconds(statement text) RETURNS numeric LANGUAGE plpgsql AS $$
 DECLARE t0 timestamptz := clock_timestamp();
 BEGIN
     EXECUTE statement;
     RETURN extract(epoch FROM clock_timestamp() - t0);
 END $$;
 
-CREATE TEMP TABLE result (what text, events int, seconds numeric);
+CREATE UNLOGGED TABLE bench.result (what text, events int, seconds numeric);
 
 -- Warm-up on a few events (first use prepares the statements), then reset.
 SELECT count(*) AS warmed FROM (SELECT clerk_sync.clerk_apply(payload) FROM stored WHERE seq <= 100) s;
@@ -43,8 +47,8 @@ CHECKPOINT;
 
 INSERT INTO result
 SELECT 'clerk_apply, one call per stored event', :n,
-       pg_temp.seconds('SELECT count(*) FROM (SELECT clerk_sync.clerk_apply(payload) FROM stored ORDER BY seq) s');
-CREATE TEMP TABLE one_at_a_time AS
+       bench.seconds('SELECT count(*) FROM (SELECT clerk_sync.clerk_apply(payload) FROM stored ORDER BY seq) s');
+CREATE UNLOGGED TABLE bench.one_at_a_time AS
 SELECT u."clerkUserId", u.email, u.username, u."firstName", u."updatedAt" FROM "User" u;
 
 TRUNCATE "User" CASCADE;
@@ -59,7 +63,7 @@ FROM stored;
 CHECKPOINT;
 INSERT INTO result
 SELECT 'replay_each (batches), one call for every stored delivery', :n,
-       pg_temp.seconds($sql$SELECT count(*) FROM clerk_sync.replay_each(ARRAY(SELECT 'msg_' || seq FROM stored ORDER BY seq))$sql$);
+       bench.seconds($sql$SELECT count(*) FROM clerk_sync.replay_each(ARRAY(SELECT 'msg_' || seq FROM stored ORDER BY seq))$sql$);
 SELECT outcome, count(*) AS deliveries FROM clerk_sync.inbox GROUP BY outcome ORDER BY outcome;
 SELECT count(*) AS rows_that_differ_from_one_at_a_time
 FROM (SELECT "clerkUserId", email, username, "firstName", "updatedAt" FROM "User"
@@ -74,12 +78,12 @@ CHECKPOINT;
 
 -- The users of the created and updated events imported as the Backend API lists them, a page
 -- of 1,000 per backfill() call, as a sync job would.
-CREATE TEMP TABLE page AS
+CREATE UNLOGGED TABLE bench.page AS
 SELECT (seq - 1) / 1000 AS n, jsonb_agg(payload -> 'data' ORDER BY seq) AS users
 FROM stored WHERE payload ->> 'type' <> 'user.deleted' GROUP BY 1;
 INSERT INTO result
 SELECT 'backfill, pages of 1,000 users', (SELECT count(*) FROM stored WHERE payload->>'type' <> 'user.deleted'),
-       pg_temp.seconds('SELECT count(*) FROM page, clerk_sync.backfill(page.users)');
+       bench.seconds('SELECT count(*) FROM page, clerk_sync.backfill(page.users)');
 
 TRUNCATE "User" CASCADE;
 CHECKPOINT;
@@ -87,7 +91,7 @@ CHECKPOINT;
 -- The ceiling: the same user rows written by one set-based INSERT ... ON CONFLICT.
 INSERT INTO result
 SELECT 'ceiling: one INSERT ... SELECT ... ON CONFLICT', (SELECT count(*) FROM stored WHERE payload->>'type' <> 'user.deleted'),
-       pg_temp.seconds($sql$
+       bench.seconds($sql$
     INSERT INTO "User" (id, email, username, "clerkUserId", "firstName", "lastName", "photoUrl",
                         "phoneNumber", "createdAt", "updatedAt")
     SELECT gen_random_uuid()::text,
@@ -107,7 +111,7 @@ TRUNCATE "User" CASCADE;
 CHECKPOINT;
 
 -- The same INSERT ... ON CONFLICT, one statement per stored event, as a webhook route would run it.
-CREATE FUNCTION pg_temp.upsert_one_by_one() RETURNS void LANGUAGE plpgsql AS $$
+CREATE FUNCTION bench.upsert_one_by_one() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE e jsonb;
 BEGIN
     FOR e IN SELECT payload FROM stored WHERE payload->>'type' <> 'user.deleted' ORDER BY seq LOOP
@@ -128,7 +132,7 @@ END $$;
 INSERT INTO result
 SELECT 'ceiling: the same INSERT ... ON CONFLICT, one row per statement',
        (SELECT count(*) FROM stored WHERE payload->>'type' <> 'user.deleted'),
-       pg_temp.seconds('SELECT pg_temp.upsert_one_by_one()');
+       bench.seconds('SELECT bench.upsert_one_by_one()');
 
 -- What a replay must write besides the users, measured alone: every replayed delivery's outcome,
 -- attempts and time recorded in its inbox row, here by one set-based UPDATE (the rows as
@@ -137,7 +141,7 @@ UPDATE clerk_sync.inbox SET outcome = 'failed', applied_at = NULL;
 CHECKPOINT;
 INSERT INTO result
 SELECT 'for scale: recording the outcomes alone, one UPDATE of the inbox', :n,
-       pg_temp.seconds($sql$
+       bench.seconds($sql$
     UPDATE clerk_sync.inbox SET outcome = 'created', attempts = attempts + 1, applied_at = pg_catalog.now(),
         error_code = NULL, last_error = NULL
 $sql$);

@@ -13,7 +13,8 @@ VACUUM ANALYZE clerk_sync.inbox;
 SELECT count(*) AS stored_deliveries, count(*) FILTER (WHERE received_at > now() - interval '1 day') AS last_day
 FROM clerk_sync.inbox;
 
-CREATE FUNCTION pg_temp.ms(statement text, runs int) RETURNS TABLE (median_ms numeric, max_ms numeric) LANGUAGE plpgsql AS $$
+CREATE SCHEMA bench;
+CREATE FUNCTION bench.ms(statement text, runs int) RETURNS TABLE (median_ms numeric, max_ms numeric) LANGUAGE plpgsql AS $$
 DECLARE t0 timestamptz; times numeric[] := '{}';
 BEGIN
     FOR i IN 1..runs LOOP
@@ -24,8 +25,8 @@ BEGIN
     RETURN QUERY SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY x)::numeric, 2), round(max(x), 2) FROM unnest(times) x;
 END $$;
 
-SELECT 'status()' AS call, * FROM pg_temp.ms('SELECT clerk_sync.status()', 20)
+SELECT 'status()' AS call, * FROM bench.ms('SELECT clerk_sync.status()', 20)
 UNION ALL
-SELECT 'doctor()', * FROM pg_temp.ms('SELECT count(*) FROM clerk_sync.doctor()', 20);
+SELECT 'doctor()', * FROM bench.ms('SELECT count(*) FROM clerk_sync.doctor()', 20);
 SELECT jsonb_pretty(clerk_sync.status()) AS status;
 SELECT * FROM clerk_sync.doctor();

@@ -15,7 +15,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use crate::error::ClerkSyncError;
-use crate::schema_guard;
+use crate::{schema_guard, table_owner};
 
 const SCHEMA: &std::ffi::CStr = c"clerk_sync";
 const SECRET_TABLE: &std::ffi::CStr = c"secret";
@@ -117,14 +117,27 @@ fn load_settings() -> Result<Rc<Settings>, ClerkSyncError> {
     })
 }
 
-/// The effective settings.
+/// The role that owns a relation.
+fn owner_of(relid: pg_sys::Oid) -> pg_sys::Oid {
+    // SAFETY: `relid` names an existing relation (found just before); the relcache entry is
+    // released at once.
+    unsafe {
+        let relation = pg_sys::RelationIdGetRelation(relid);
+        let owner = (*(*relation).rd_rel).relowner;
+        pg_sys::RelationClose(relation);
+        owner
+    }
+}
+
+/// The effective settings. Read as the settings table's owner: settings are no secret, and the
+/// session-token helpers need `pending_sessions` for roles that may not read the table.
 pub fn settings() -> Result<Rc<Settings>, ClerkSyncError> {
     schema_guard::verify()?;
     if let Some(settings) = CACHE.with(|cache| cache.borrow().settings.clone()) {
         return Ok(settings);
     }
     let setting_table = table_oid(SETTING_TABLE)?;
-    let settings = load_settings()?;
+    let settings = table_owner::read_own_table_as(owner_of(setting_table), load_settings)?;
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         cache.setting_table = setting_table;

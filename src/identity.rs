@@ -1,11 +1,8 @@
-//! The signed-in user, from the session token PostgREST (or Supabase) verified and put in
-//! `request.jwt.claims`: `ensure_user()` gives a user whose webhook has not arrived yet a
-//! provisional row (`clerk_sync_core::engine::provision`), and `user_id()`, `org_id()`,
-//! `org_role()`, `org_slug()` read the claims for row-level security policies. What the claims
-//! say is read in `clerk_sync_core::claims`.
+//! `ensure_user()`: the signed-in user's row id, and a provisional row
+//! (`clerk_sync_core::engine::provision`) for a user whose webhook has not arrived yet. Who is
+//! signed in is the session token's (`session_token`).
 
-use std::ffi::CStr;
-
+use clerk_sync_core::authorization::Access;
 use clerk_sync_core::claims::{Claims, PROVISIONAL_MS};
 use clerk_sync_core::engine;
 use clerk_sync_core::ClerkEvent;
@@ -16,46 +13,7 @@ use crate::error::ClerkSyncError;
 use crate::notify;
 use crate::store::SpiStore;
 use crate::subtransaction::{self, Failure};
-use crate::{target, unix_time, user_state};
-
-/// The claims of the current request; None when there are none or they are not a JSON object.
-fn request_claims() -> Option<Claims> {
-    // SAFETY: GetConfigOption returns NULL for an unknown setting (missing_ok) or a pointer to the
-    // setting's current value, valid until it changes; it is copied out at once.
-    let value = unsafe { pg_sys::GetConfigOption(c"request.jwt.claims".as_ptr(), true, false) };
-    if value.is_null() {
-        return None;
-    }
-    // SAFETY: a NUL-terminated string owned by the GUC machinery (see above).
-    let text = unsafe { CStr::from_ptr(value) }.to_str().ok()?;
-    Claims::parse(text)
-}
-
-// The four helpers run no SQL, so they need no pinned search_path (which would cost every call
-// a GUC save and restore, in a policy evaluated for every row).
-
-/// The signed-in Clerk user's id (`sub`); NULL when there is none.
-#[pg_extern(stable, parallel_safe)]
-fn user_id() -> Option<String> {
-    request_claims()?.user_id().map(str::to_owned)
-}
-
-/// The id of the signed-in user's active organization; NULL when there is none.
-#[pg_extern(stable, parallel_safe)]
-fn org_id() -> Option<String> {
-    request_claims()?.org_id().map(str::to_owned)
-}
-
-/// The signed-in user's role in the active organization (`org:admin`, `org:member`, …).
-#[pg_extern(stable, parallel_safe)]
-fn org_role() -> Option<String> {
-    request_claims()?.org_role()
-}
-
-#[pg_extern(stable, parallel_safe)]
-fn org_slug() -> Option<String> {
-    request_claims()?.org_slug().map(str::to_owned)
-}
+use crate::{session_token, target, unix_time, user_state};
 
 /// The signed-in user's row id: the row's id when the table has one; else, for a user
 /// clerk_sync has not seen, a provisional row's (`provide`). NULL without a user (no claims, or a
@@ -64,21 +22,25 @@ fn org_slug() -> Option<String> {
 /// request creates it), and when no row could be written — a WARNING says so with the SQLSTATE,
 /// naming no constraint and no value. It never raises for anything the claims, the
 /// configuration or the transaction hold: it runs before every request of the app.
-fn ensure(claims: Option<Claims>) -> Option<String> {
+fn ensure(claims: Option<&Claims>, access: &Access) -> Option<String> {
     let claims = claims?;
+    access.user_id.as_ref()?;
     let clerk_id = claims.clerk_user_id()?;
     let tried = subtransaction::attempt(|| -> Result<Option<String>, ClerkSyncError> {
         let settings = config::settings()?;
         let known = user_state::deleted_if_known(clerk_id)?;
         if known == Some(true) {
+            debug1!("clerk_sync: ensure_user {clerk_id}: deleted");
             return Ok(None);
         }
         let plan = target::plan(&settings.target)?;
         let row = plan.row_id(clerk_id)?;
         if row.is_some() || known.is_some() || read_only() {
+            debug1!("clerk_sync: ensure_user {clerk_id}: {}", if row.is_some() { "existing" } else { "no row" });
             return Ok(row);
         }
-        provide(&claims, settings)?;
+        let outcome = provide(claims, settings)?;
+        debug1!("clerk_sync: ensure_user {clerk_id}: {outcome}");
         plan.row_id(clerk_id)
     });
     let sqlstate = match tried {
@@ -100,13 +62,13 @@ fn read_only() -> bool {
 /// A provisional row for a user clerk_sync has not seen (the engine's mark still refuses a user
 /// deleted meanwhile; a user whose webhook landed while this waited for the user's lock is left
 /// as the webhook wrote it).
-fn provide(claims: &Claims, settings: std::rc::Rc<clerk_sync_core::Settings>) -> Result<(), ClerkSyncError> {
-    let Some(user) = claims.provisional_user(unix_time::transaction_start() * 1000) else { return Ok(()) };
+fn provide(claims: &Claims, settings: std::rc::Rc<clerk_sync_core::Settings>) -> Result<&'static str, ClerkSyncError> {
+    let Some(user) = claims.provisional_user(unix_time::transaction_start() * 1000) else { return Ok("no user") };
     let channel = settings.notify_channel.clone();
     let outcome = engine::provision(&mut SpiStore::new(settings), &user)?;
     let event = ClerkEvent::Upsert { user, order_ms: PROVISIONAL_MS };
     notify::applied(channel.as_deref(), Some(&event), outcome);
-    Ok(())
+    Ok(outcome.word())
 }
 
 /// For PostgREST's `db-pre-request`, or an app's own code: the signed-in user's row id. When the
@@ -116,14 +78,17 @@ fn provide(claims: &Claims, settings: std::rc::Rc<clerk_sync_core::Settings>) ->
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn ensure_user() -> Option<String> {
-    ensure(request_claims())
+    let token = session_token::current();
+    ensure(token.claims.as_ref(), &token.access)
 }
 
 /// `ensure_user()` for claims the app verified itself.
 #[pg_extern(volatile, parallel_unsafe, security_definer, name = "ensure_user")]
 #[search_path(pg_catalog, pg_temp)]
 fn ensure_user_with(claims: Option<pgrx::JsonB>) -> Option<String> {
-    ensure(claims.and_then(|claims| Claims::from_value(claims.0)))
+    let claims = claims.and_then(|claims| Claims::from_value(claims.0));
+    let access = session_token::decide(claims.as_ref(), session_token::pending_sessions());
+    ensure(claims.as_ref(), &access)
 }
 
 #[cfg(any(test, feature = "pg_test"))]

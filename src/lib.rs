@@ -20,6 +20,7 @@ mod receive;
 mod reconcile;
 mod schema_guard;
 mod secrets;
+mod session_token;
 mod settings;
 mod statements;
 mod status;

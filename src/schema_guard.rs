@@ -19,13 +19,15 @@ thread_local! {
     static VERIFIED: Cell<bool> = const { Cell::new(false) };
 }
 
+// Every operator qualified: the entry points that run this as their caller (the session-token
+// helpers) do not pin search_path.
 const CHECK: &str = "\
-SELECT n.oid = e.extnamespace, n.nspowner = e.extowner, pg_catalog.pg_get_userbyid(n.nspowner)::text, \
-       pg_catalog.pg_get_userbyid(e.extowner)::text, \
+SELECT n.oid OPERATOR(pg_catalog.=) e.extnamespace, n.nspowner OPERATOR(pg_catalog.=) e.extowner, \
+       pg_catalog.pg_get_userbyid(n.nspowner)::pg_catalog.text, pg_catalog.pg_get_userbyid(e.extowner)::pg_catalog.text, \
        EXISTS (SELECT FROM pg_catalog.aclexplode(n.nspacl) a \
-               WHERE a.privilege_type = 'CREATE' AND a.grantee <> n.nspowner) \
-FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.nspname = 'clerk_sync' \
-WHERE e.extname = 'clerk_sync'";
+               WHERE a.privilege_type OPERATOR(pg_catalog.=) 'CREATE' AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner) \
+FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) 'clerk_sync' \
+WHERE e.extname OPERATOR(pg_catalog.=) 'clerk_sync'";
 
 pub fn register_invalidation() {
     // SAFETY: called once from _PG_init; the callback lives as long as the loaded library.

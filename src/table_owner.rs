@@ -100,3 +100,11 @@ pub fn run_as<T>(owner: pg_sys::Oid, work: impl FnOnce() -> T) -> T {
     let _context = OwnerContext::enter(owner);
     work()
 }
+
+/// Reads one of clerk_sync's own tables as its owner, for a caller that may not read it (the
+/// settings behind the session-token helpers). Only for statements that name everything
+/// schema-qualified and run no app code: no temporary object can be reached, so none is refused.
+pub fn read_own_table_as<T>(owner: pg_sys::Oid, work: impl FnOnce() -> T) -> T {
+    let _context = OwnerContext::enter(owner);
+    work()
+}

@@ -229,8 +229,10 @@ mod tests {
 
     /// A function whose body is resolved when it runs looks names up in the caller's search_path:
     /// an operator or function planted in a schema the caller searches first would run with the
-    /// function's rights. Every one pins its path, but those that run no SQL at all; a new
-    /// function that does neither fails here.
+    /// function's rights. Every one pins its path, but the trigger that runs no SQL and the
+    /// session-token helpers, called once per row by policies, whose only SQL (the settings,
+    /// once per backend) names everything qualified and pins its own path (src/session_token.rs).
+    /// A new function that does neither fails here.
     #[pg_test]
     fn every_function_that_runs_sql_pins_its_search_path() {
         let unpinned = text_query(
@@ -239,8 +241,10 @@ mod tests {
                AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)",
             &[],
         );
-        let run_no_sql = "clerk_sync.config_changed(), clerk_sync.org_id(), clerk_sync.org_role(), \
-                          clerk_sync.org_slug(), clerk_sync.user_id()";
-        assert_eq!(unpinned.as_deref(), Some(run_no_sql));
+        let exempt = "clerk_sync.config_changed(), clerk_sync.has_feature(text), clerk_sync.has_permission(text), \
+                      clerk_sync.has_plan(text), clerk_sync.has_role(text), clerk_sync.jwt(), clerk_sync.org_id(), \
+                      clerk_sync.org_permissions(), clerk_sync.org_role(), clerk_sync.org_slug(), \
+                      clerk_sync.session_status(), clerk_sync.user_id()";
+        assert_eq!(unpinned.as_deref(), Some(exempt));
     }
 }

@@ -1,7 +1,7 @@
 //! Clerk session-token claims, as PostgREST verifies them and puts them in `request.jwt.claims`:
-//! who the user is (`sub`), their active organization (v1: `org_id`, `org_role`, `org_slug`;
-//! v2, `"v": 2`: `o.id`, `o.rol`, `o.slg`), and the optional custom claims a provisional row is
-//! made of. Odd claims are absent claims: nothing here fails.
+//! the object itself, and the user a provisional row is made of. What the token allows — who is
+//! signed in, the active organization, permissions, features, plans — is `authorization::Access`.
+//! Odd claims are absent claims: nothing here fails.
 
 use serde_json::{Map, Value};
 
@@ -46,34 +46,14 @@ impl Claims {
         object.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
     }
 
-    /// The Clerk user id.
-    pub fn user_id(&self) -> Option<&str> {
+    /// The claims object.
+    pub fn object(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
+    /// The `sub` claim.
+    fn user_id(&self) -> Option<&str> {
         Self::text(&self.0, "sub")
-    }
-
-    /// `v1_key` of a v1 token, or `v2_key` of the `o` object of a v2 one.
-    fn org_claim(&self, v1_key: &str, v2_key: &str) -> Option<&str> {
-        let v2 = self.0.get("v").and_then(Value::as_i64) == Some(2);
-        if v2 {
-            self.0.get("o").and_then(Value::as_object).and_then(|o| Self::text(o, v2_key))
-        } else {
-            Self::text(&self.0, v1_key)
-        }
-    }
-
-    pub fn org_id(&self) -> Option<&str> {
-        self.org_claim("org_id", "id")
-    }
-
-    /// The role in the active organization. v2 tokens carry it without the `org:` prefix that v1
-    /// tokens and the Backend API use; it is given back with it, so policies compare one form.
-    pub fn org_role(&self) -> Option<String> {
-        let role = self.org_claim("org_role", "rol")?;
-        Some(if role.starts_with("org:") { role.to_owned() } else { format!("org:{role}") })
-    }
-
-    pub fn org_slug(&self) -> Option<&str> {
-        self.org_claim("org_slug", "slg")
     }
 
     /// The Clerk user id when `sub` is shaped like one (`user_…`); anything else — an
@@ -115,27 +95,6 @@ mod tests {
     }
 
     #[test]
-    fn the_user_and_a_v1_organization() {
-        let c = claims(json!({"sub": "user_1", "org_id": "org_1", "org_role": "org:admin", "org_slug": "acme"}));
-        assert_eq!(c.user_id(), Some("user_1"));
-        assert_eq!(
-            (c.org_id(), c.org_role().as_deref(), c.org_slug()),
-            (Some("org_1"), Some("org:admin"), Some("acme"))
-        );
-    }
-
-    #[test]
-    fn a_v2_organization_is_nested_and_its_role_gets_the_prefix() {
-        let c = claims(json!({"v": 2, "sub": "user_1", "o": {"id": "org_2", "rol": "member", "slg": "beta"}}));
-        assert_eq!(
-            (c.org_id(), c.org_role().as_deref(), c.org_slug()),
-            (Some("org_2"), Some("org:member"), Some("beta"))
-        );
-        let v2_without_org = claims(json!({"v": 2, "sub": "user_1", "org_id": "org_ignored"}));
-        assert_eq!(v2_without_org.org_id(), None, "a v2 token's organization is only in o");
-    }
-
-    #[test]
     fn odd_claims_are_absent_claims() {
         assert!(Claims::parse("not json").is_none());
         assert!(Claims::parse("[1]").is_none());
@@ -149,7 +108,7 @@ mod tests {
             json!({"v": 2, "o": {"id": 5, "rol": false}}),
         ] {
             let c = claims(odd.clone());
-            assert_eq!((c.user_id(), c.org_id(), c.org_role(), c.org_slug()), (None, None, None, None), "{odd}");
+            assert_eq!(c.clerk_user_id(), None, "{odd}");
             assert!(c.provisional_user(1).is_none());
         }
     }
@@ -171,7 +130,6 @@ mod tests {
     fn only_a_clerk_user_id_makes_a_provisional_user() {
         for sub in ["org_2zR8kLmN4pQ6sT9vW1xY3zA5bC", "orgmem_1", "user_", "user_a-b", "user_ü", "USER_abc", "x"] {
             let c = claims(json!({"sub": sub}));
-            assert_eq!(c.user_id(), Some(sub), "the identity helpers read any sub");
             assert!(c.clerk_user_id().is_none() && c.provisional_user(1).is_none(), "{sub}");
         }
         let long = format!("user_{}", "a".repeat(10_000));

@@ -1,5 +1,6 @@
 //! The Postgres-free core of clerk_sync: Svix signature verification and Clerk payload mapping.
 
+pub mod authorization;
 pub mod batch;
 pub mod claims;
 pub mod doctor;

@@ -1,6 +1,8 @@
 //! The extension's settings: their names, defaults and validation. Stored as text in a table so
 //! that they are transactional and kept by pg_dump; read back into typed [`Settings`].
 
+use crate::authorization::PendingSessions;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingError {
     #[error("unknown setting \"{0}\"")]
@@ -84,6 +86,8 @@ pub struct Settings {
     pub instance_id: Option<String>,
     /// The channel that applied changes are notified on; None: no notifications.
     pub notify_channel: Option<String>,
+    /// What a session token whose `sts` is `pending` counts as.
+    pub pending_sessions: PendingSessions,
     pub target: Target,
     pub organizations: OrganizationTarget,
     pub memberships: MembershipTarget,
@@ -225,6 +229,16 @@ pub const SPECS: &[SettingSpec] = &[
         },
     },
     SettingSpec {
+        name: "pending_sessions",
+        default: "signed_out",
+        description: "A session token whose sts is pending (a session task not done): signed_out, as Clerk's backend treats it, or signed_in",
+        apply: |s, v| {
+            s.pending_sessions =
+                PendingSessions::parse(v).ok_or_else(|| format!("\"{v}\" is neither signed_out nor signed_in"))?;
+            Ok(())
+        },
+    },
+    SettingSpec {
         name: "target_schema",
         default: "public",
         description: "Schema of the users table",
@@ -355,6 +369,7 @@ impl Default for Settings {
             redact_on_delete: false,
             instance_id: None,
             notify_channel: None,
+            pending_sessions: PendingSessions::SignedOut,
             target: Target {
                 schema: String::new(),
                 table: String::new(),

@@ -106,6 +106,19 @@ def declared_length(port, length):
     print(f"{lines[0] or '-'} | connection: {connection} | closed {str(closed).lower()}")
 
 
+def answers_starting(conns, prefix, wait):
+    """How many of `conns` have an answer starting with `prefix` within `wait` seconds each."""
+    answered = 0
+    for s in conns:
+        s.settimeout(wait)
+        try:
+            if s.recv(64).startswith(prefix):
+                answered += 1
+        except (socket.timeout, ConnectionResetError):
+            pass
+    return answered
+
+
 def near_limit(port, n, sent, hold):
     conns = []
     chunk = b"x" * sent
@@ -115,28 +128,15 @@ def near_limit(port, n, sent, hold):
         conns.append(s)
     print(f"holding {len(conns)}", flush=True)
     time.sleep(hold)
-    answered = 0
+    answered = answers_starting(conns, b"HTTP/1.1", 0.05)
     for s in conns:
-        s.settimeout(0.05)
-        try:
-            if s.recv(64).startswith(b"HTTP/1.1"):
-                answered += 1
-        except (socket.timeout, ConnectionResetError):
-            pass
         s.close()
     print(f"answered {answered}")
 
 
 def refused(port, n):
     conns = [connect(port) for _ in range(n)]
-    busy = 0
-    for s in conns:
-        s.settimeout(0.5)
-        try:
-            if s.recv(64).startswith(b"HTTP/1.1 503"):
-                busy += 1
-        except (socket.timeout, ConnectionResetError):
-            pass
+    busy = answers_starting(conns, b"HTTP/1.1 503", 0.5)
     for s in conns:
         s.close()
     print(f"refused {busy}")
