@@ -48,6 +48,8 @@ pub enum ClerkSyncError {
     UntrustedSchema(String),
     #[error("this session has temporary objects; clerk_sync writes nothing as a table's owner while a name could resolve to them")]
     TemporaryObjects,
+    #[error("{0} was replaced by {1} in clerk_sync 0.4.2")]
+    Replaced(&'static str, &'static str),
     #[error("internal SPI error: {0}")]
     Spi(#[from] pgrx::spi::Error),
 }
@@ -76,6 +78,7 @@ impl ClerkSyncError {
             Self::MissingParent(..) => ERRCODE_FOREIGN_KEY_VIOLATION,
             Self::NoSuchDelivery(_) => ERRCODE_UNDEFINED_OBJECT,
             Self::Element { source, .. } => source.sqlstate(),
+            Self::Replaced(..) => ERRCODE_FEATURE_NOT_SUPPORTED,
             Self::Random(_) | Self::Spi(_) => ERRCODE_INTERNAL_ERROR,
         }
     }
@@ -89,6 +92,7 @@ impl ClerkSyncError {
             Self::UnknownSecret(_) => Some("SELECT * FROM clerk_sync.secrets(); lists labels and fingerprints."),
             Self::Setting(_) | Self::Target(_) => Some("SELECT * FROM clerk_sync.settings(); lists every setting."),
             Self::NoSuchDelivery(_) => Some("SELECT msg_id FROM clerk_sync.inbox lists them."),
+            Self::Replaced(..) => Some("ALTER EXTENSION clerk_sync UPDATE; and use the sync command of the same release."),
             Self::TemporaryObjects => Some(
                 "Call clerk_sync from a session without temporary tables, types or functions (DISCARD TEMP drops them); REVOKE TEMPORARY ON DATABASE from the roles that call it.",
             ),

@@ -92,6 +92,21 @@ fn remove_unlisted_of_kinds(
     TableIterator::new(removals.into_iter().zip(outcomes).map(|((_, id), outcome)| (id, outcome.word().to_owned())))
 }
 
+/// 0.4.1's `remove_unlisted(clerk_ids text[], listing_began timestamptz)`, which told ids' kinds
+/// apart by their prefixes. Kept as a C symbol only (no SQL), so that an older release's script
+/// still creates its functions against this library; called, it refuses and says why.
+#[pg_extern(sql = false)]
+fn remove_unlisted(
+    _clerk_ids: Option<Vec<Option<String>>>,
+    _listing_began: Option<TimestampWithTimeZone>,
+) -> TableIterator<'static, (name!(clerk_id, String), name!(outcome, String))> {
+    ClerkSyncError::Replaced(
+        "remove_unlisted(text[], timestamptz)",
+        "remove_unlisted(users, organizations, memberships, listing_began)",
+    )
+    .report()
+}
+
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
 mod tests {

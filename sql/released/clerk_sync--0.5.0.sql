@@ -381,6 +381,12 @@ AS 'MODULE_PATHNAME', 'remove_secret_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- src/reconcile.rs:98
+-- clerk_sync::reconcile::remove_unlisted
+-- Skipped due to `#[pgrx(sql = false)]`
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- src/reconcile.rs:56
 -- clerk_sync::reconcile::remove_unlisted
 CREATE  FUNCTION "remove_unlisted"(
