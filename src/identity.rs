@@ -103,28 +103,6 @@ mod tests {
         Spi::run_with_args("SELECT set_config('request.jwt.claims', $1, true)", &[claims.to_string().into()]).unwrap();
     }
 
-    fn helpers() -> String {
-        text_query(
-            "SELECT concat_ws('|', coalesce(clerk_sync.user_id(), '-'), coalesce(clerk_sync.org_id(), '-'), \
-             coalesce(clerk_sync.org_role(), '-'), coalesce(clerk_sync.org_slug(), '-'))",
-            &[],
-        )
-        .unwrap()
-    }
-
-    #[pg_test]
-    fn the_helpers_read_both_token_versions_and_never_raise() {
-        assert_eq!(helpers(), "-|-|-|-", "no claims set");
-        sign_in(&json!({"sub": "user_1", "org_id": "org_1", "org_role": "org:admin", "org_slug": "acme"}));
-        assert_eq!(helpers(), "user_1|org_1|org:admin|acme");
-        sign_in(&json!({"v": 2, "sub": "user_2", "o": {"id": "org_2", "rol": "member", "slg": "beta"}}));
-        assert_eq!(helpers(), "user_2|org_2|org:member|beta");
-        for odd in ["", "not json", "[1, 2]", "{\"sub\": 5, \"v\": 2, \"o\": \"x\"}"] {
-            Spi::run_with_args("SELECT set_config('request.jwt.claims', $1, true)", &[odd.into()]).unwrap();
-            assert_eq!(helpers(), "-|-|-|-", "{odd}");
-        }
-    }
-
     fn ensure_user() -> Option<String> {
         text_query("SELECT clerk_sync.ensure_user()", &[])
     }
