@@ -29,7 +29,7 @@ pub struct Limits {
 }
 
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-connection: close\r\ncontent-length: 49\r\n\r\n{\"status\": 503, \"outcome\": \"too_many_connections\"}";
+connection: close\r\ncontent-length: 50\r\n\r\n{\"status\": 503, \"outcome\": \"too_many_connections\"}";
 
 /// Raises the soft limit on open files to the hard limit; returns the limit now in force.
 pub fn raise_file_limit() -> u64 {
@@ -110,5 +110,19 @@ pub async fn serve(
     drop(listener);
     if tokio::time::timeout(limits.drain, graceful.shutdown()).await.is_err() {
         tracing::warn!("requests still in flight after {} s: closing them", limits.drain.as_secs());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BUSY;
+
+    #[test]
+    fn the_busy_answer_declares_its_own_length() {
+        let text = std::str::from_utf8(BUSY).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let declared: usize = head.lines().find_map(|l| l.strip_prefix("content-length: ")).unwrap().parse().unwrap();
+        assert_eq!(declared, body.len());
+        assert!(serde_json::from_str::<serde_json::Value>(body).is_ok(), "{body}");
     }
 }
