@@ -319,6 +319,8 @@ mod tests {
     use clerk_sync_core::{jsonb_encode, parse_ours};
     use pgrx::prelude::*;
     use pgrx::FromDatum;
+    use proptest::prelude::{prop, prop_assert_eq, prop_oneof, BoxedStrategy, Just, Strategy};
+    use proptest::test_runner::{Config, TestRunner};
 
     use super::{parse_body, Body};
     use crate::jsonb::RawJsonb;
@@ -357,84 +359,75 @@ mod tests {
         datum_bytes(super::jsonb_in(text).unwrap())
     }
 
-    /// A small deterministic generator (xorshift), so that a failure names its case.
-    struct Cases(u64);
+    /// Pieces of JSON string content: escapes of every kind, multi-byte text, nothing.
+    const PIECES: [&str; 14] =
+        ["a", "id", "user_2x", " ", "\\n", "\\\"", "\\\\", "\\/", "\\u00e9", "é", "\\ud83d\\ude00", "日本", "", "\\t"];
 
-    impl Cases {
-        fn next(&mut self, below: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % below
-        }
+    fn string() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(&PIECES[..]), 0..6).prop_map(|pieces| pieces.concat())
+    }
 
-        fn string(&mut self) -> String {
-            const PIECES: [&str; 14] = [
-                "a",
-                "id",
-                "user_2x",
-                " ",
-                "\\n",
-                "\\\"",
-                "\\\\",
-                "\\/",
-                "\\u00e9",
-                "é",
-                "\\ud83d\\ude00",
-                "日本",
-                "",
-                "\\t",
-            ];
-            (0..self.next(6)).map(|_| PIECES[self.next(PIECES.len() as u64) as usize]).collect()
-        }
+    fn number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("0".to_owned()),
+            (0u64..10_000).prop_map(|n| n.to_string()),
+            (0..u64::MAX / 2).prop_map(|n| format!("-{n}")),
+            Just(u64::MAX.to_string()),
+            (1_700_000_000_000u64..1_800_000_000_000).prop_map(|n| n.to_string()),
+        ]
+    }
 
-        fn number(&mut self) -> String {
-            match self.next(5) {
-                0 => "0".into(),
-                1 => (self.next(10_000)).to_string(),
-                2 => format!("-{}", self.next(u64::MAX / 2)),
-                3 => u64::MAX.to_string(),
-                _ => (1_700_000_000_000 + self.next(100_000_000_000)).to_string(),
-            }
-        }
+    fn space() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(&[" ", "", "\n\t", "  "][..])
+    }
 
-        /// JSON text: containers up to `depth` deep, wide enough to cross jsonb's 32-entry stride,
-        /// with duplicate keys and assorted whitespace.
-        fn value(&mut self, depth: u32) -> String {
-            let space = [" ", "", "\n\t", "  "][self.next(4) as usize];
-            let kind = if depth == 0 { self.next(5) } else { self.next(7) };
-            match kind {
-                0 => "null".into(),
-                1 => ["true", "false"][self.next(2) as usize].into(),
-                2 => format!("\"{}\"", self.string()),
-                3 | 4 => self.number(),
-                5 => {
-                    let items: Vec<String> = (0..self.next(40)).map(|_| self.value(depth - 1)).collect();
-                    format!("[{space}{}{space}]", items.join(&format!(",{space}")))
-                }
-                _ => self.object(depth - 1, space),
-            }
-        }
+    /// JSON text of an object: containers up to three deep, wide enough to cross jsonb's
+    /// 32-entry stride, with duplicate keys and assorted whitespace.
+    fn object_text() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just("null".to_owned()),
+            Just("true".to_owned()),
+            Just("false".to_owned()),
+            string().prop_map(|s| format!("\"{s}\"")),
+            number(),
+        ];
+        let value = leaf.prop_recursive(3, 120, 40, |inner| {
+            prop_oneof![
+                (space(), prop::collection::vec(inner.clone(), 0..40))
+                    .prop_map(|(sp, items)| format!("[{sp}{}{sp}]", items.join(&format!(",{sp}")))),
+                members(inner),
+            ]
+        });
+        members(value.boxed())
+    }
 
-        fn object(&mut self, depth: u32, space: &str) -> String {
-            let pairs: Vec<String> = (0..self.next(40))
-                .map(|_| format!("\"{}\"{space}:{space}{}", self.string(), self.value(depth)))
-                .collect();
-            format!("{{{space}{}{space}}}", pairs.join(&format!(",{space}")))
-        }
+    fn members(value: BoxedStrategy<String>) -> BoxedStrategy<String> {
+        (space(), prop::collection::vec((string(), value), 0..40))
+            .prop_map(|(sp, pairs)| {
+                let pairs: Vec<String> = pairs.iter().map(|(k, v)| format!("\"{k}\"{sp}:{sp}{v}")).collect();
+                format!("{{{sp}{}{sp}}}", pairs.join(&format!(",{sp}")))
+            })
+            .boxed()
     }
 
     #[pg_test]
     fn bodies_parsed_in_rust_are_the_bytes_jsonb_in_makes() {
-        let mut cases = Cases(0x9E37_79B9_7F4A_7C15);
-        let random = (0..3_000).map(|_| cases.object(3, ""));
-        let mut written = 0;
-        for text in FIXTURES.iter().map(|f| f.to_string()).chain(random) {
-            let Some(parsed) = jsonb_encode::parse(&text, &Fields::All) else { continue };
-            written += 1;
-            assert_eq!(parsed.jsonb, jsonb_in(&text), "{text}");
+        for text in FIXTURES {
+            let parsed = jsonb_encode::parse(text, &Fields::All).expect("a fixture is written in Rust");
+            assert_eq!(parsed.jsonb, jsonb_in(text), "{text}");
         }
-        assert!(written > 2_500, "only {written} cases were written in Rust");
+        let config = Config { cases: 2_000, failure_persistence: None, ..Config::default() };
+        let written = std::cell::Cell::new(0);
+        TestRunner::new(config)
+            .run(&object_text(), |text| {
+                if let Some(parsed) = jsonb_encode::parse(&text, &Fields::All) {
+                    written.set(written.get() + 1);
+                    prop_assert_eq!(parsed.jsonb, jsonb_in(&text), "{}", text);
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert!(written.get() > 1_600, "only {} cases were written in Rust", written.get());
     }
 
     #[pg_test]

@@ -271,9 +271,8 @@ mod tests {
     }
 
     /// Runs `provoke`, expects one finding starting with `expected` (and containing `fix`), then
-    /// rolls `provoke` back.
+    /// undoes `provoke` and expects no finding.
     fn found_after(provoke: &str, expected: &str, fix: &str) {
-        Spi::run("SAVEPOINT provoked").ok();
         Spi::run(provoke).unwrap();
         let found = findings();
         assert_eq!(found.len(), 1, "{provoke}: {found:?}");

@@ -5,9 +5,10 @@
 use std::rc::Rc;
 
 use clerk_sync_core::engine::{
-    Claim, MembershipRow, Moved, Objects, OrganizationRow, Parent, Policy, Release, Removal, Store, UserRow, Written,
+    Claim, MembershipRow, Moved, Objects, OrganizationRow, Parent, Policy, Release, Store, UserRow, Written,
 };
 use clerk_sync_core::target_sql::TargetError;
+use clerk_sync_core::ordering::Removal;
 use clerk_sync_core::Settings;
 
 use crate::error::ClerkSyncError;
@@ -105,7 +106,7 @@ impl Store for SpiStore {
         usernames::release(clerk_id, which)
     }
 
-    fn write_user(&mut self, row: &UserRow<'_>, first_seen: bool) -> Result<Written, Self::Error> {
+    fn write_user(&mut self, row: &UserRow, first_seen: bool) -> Result<Written, Self::Error> {
         self.target()?.write(row, first_seen)
     }
 

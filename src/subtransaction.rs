@@ -23,15 +23,11 @@ impl From<&ClerkSyncError> for Failure {
     }
 }
 
-/// The five-character form of a packed SQLSTATE (PostgreSQL's `unpack_sql_state`).
-fn sqlstate_text(mut code: i32) -> String {
-    (0..5)
-        .map(|_| {
-            let c = char::from(b'0' + (code & 0x3F) as u8);
-            code >>= 6;
-            c
-        })
-        .collect()
+/// The five-character form of a packed SQLSTATE.
+fn sqlstate_text(code: i32) -> String {
+    // SAFETY: unpack_sql_state only formats its argument into a static buffer, which is copied
+    // before anything else can call it.
+    unsafe { std::ffi::CStr::from_ptr(pg_sys::unpack_sql_state(code)) }.to_string_lossy().into_owned()
 }
 
 /// Runs `step` in a subtransaction, released when the step returns `Ok`. An `Err` from the step

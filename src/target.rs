@@ -8,7 +8,7 @@
 
 use std::rc::Rc;
 
-use clerk_sync_core::batch::{Plan, RowValues};
+use clerk_sync_core::batch::Plan;
 use clerk_sync_core::engine::{UserRow, Usernames, Written};
 use clerk_sync_core::settings::Target;
 use clerk_sync_core::target_sql::{self, BatchStatements, InsertNew, TargetError};
@@ -65,31 +65,19 @@ pub fn invalidate(relid: pg_sys::Oid, config_changed: bool) {
 fn new_row_id() -> Result<String, ClerkSyncError> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|error| ClerkSyncError::Random(error.to_string()))?;
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut id = String::with_capacity(36);
-    for (i, byte) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            id.push('-');
-        }
-        id.push(HEX[usize::from(byte >> 4)] as char);
-        id.push(HEX[usize::from(byte & 0x0f)] as char);
-    }
-    Ok(id)
+    Ok(uuid::Builder::from_random_bytes(bytes).into_uuid().hyphenated().to_string())
 }
 
 /// The values of one user, in the parameter order of `target_sql`, and a new row's id.
 fn user_row_args(row: &UserRow) -> Result<[DatumWithOid<'static>; 10], ClerkSyncError> {
-    let text = |v: Option<&str>| -> DatumWithOid<'static> { v.map(str::to_owned).into() };
     Ok([
-        row.clerk_id.to_owned().into(),
-        text(row.email),
-        text(row.username),
-        text(row.first_name),
-        text(row.last_name),
-        text(row.photo_url),
-        text(row.phone_number),
+        row.clerk_id.clone().into(),
+        row.email.clone().into(),
+        row.username.clone().into(),
+        row.first_name.clone().into(),
+        row.last_name.clone().into(),
+        row.photo_url.clone().into(),
+        row.phone_number.clone().into(),
         row.created_at_ms.into(),
         row.updated_at_ms.into(),
         new_row_id()?.into(),
@@ -99,8 +87,8 @@ fn user_row_args(row: &UserRow) -> Result<[DatumWithOid<'static>; 10], ClerkSync
 const USER_ROW_TYPES: [pg_sys::Oid; 10] = [TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT8, INT8, TEXT];
 
 /// Many users' values, as the nine arrays of the batch statements.
-fn user_rows_args(rows: &[RowValues]) -> [DatumWithOid<'static>; 9] {
-    let column = |get: fn(&RowValues) -> Option<&String>| -> DatumWithOid<'static> {
+fn user_rows_args(rows: &[UserRow]) -> [DatumWithOid<'static>; 9] {
+    let column = |get: fn(&UserRow) -> Option<&String>| -> DatumWithOid<'static> {
         rows.iter().map(|r| get(r).cloned()).collect::<Vec<Option<String>>>().into()
     };
     [

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use clerk_sync_core::batch::UserState;
+use clerk_sync_core::ordering::ObjectState;
 
 use crate::error::ClerkSyncError;
 use crate::statements::{Statement, BOOL, INT8, INT8_ARRAY, TEXT, TEXT_ARRAY};
@@ -115,13 +115,13 @@ pub fn is_deleted(clerk_id: &str) -> Result<bool, ClerkSyncError> {
 
 /// Locks the state rows of `users` that have one until the transaction ends (sorted, so that
 /// batches lock in one order), and reads them.
-pub fn lock_states(users: &[String]) -> Result<HashMap<String, UserState>, ClerkSyncError> {
+pub fn lock_states(users: &[String]) -> Result<HashMap<String, ObjectState>, ClerkSyncError> {
     LOCK_USERS.with(|s| {
         s.execute_planned_now(&[users.to_vec().into()], |rows| {
             let mut states = HashMap::with_capacity(users.len());
             for row in rows {
                 let (Some(id), Some(high_water_ms)) = (row.get::<String>(1)?, row.get::<i64>(2)?) else { continue };
-                states.insert(id, UserState { high_water_ms, deleted_at_ms: row.get::<i64>(3)? });
+                states.insert(id, ObjectState { high_water_ms, deleted_at_ms: row.get::<i64>(3)? });
             }
             Ok(states)
         })
@@ -131,7 +131,7 @@ pub fn lock_states(users: &[String]) -> Result<HashMap<String, UserState>, Clerk
 /// Writes a batch's new states: updates those `lock_states` found (`existing`), inserts the
 /// others. False when a user's state appeared meanwhile, from another session: the batch was
 /// planned without it.
-pub fn write_states(states: &BTreeMap<String, UserState>, existing: &HashSet<String>) -> Result<bool, ClerkSyncError> {
+pub fn write_states(states: &BTreeMap<String, ObjectState>, existing: &HashSet<String>) -> Result<bool, ClerkSyncError> {
     let (update, insert): (Vec<_>, Vec<_>) = states.iter().partition(|(id, _)| existing.contains(*id));
     for (statement, states) in [(&UPDATE_STATES, &update), (&INSERT_STATES, &insert)] {
         if states.is_empty() {
@@ -147,4 +147,83 @@ pub fn write_states(states: &BTreeMap<String, UserState>, existing: &HashSet<Str
         }
     }
     Ok(true)
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use clerk_sync_core::ordering::{self, ObjectState, Removal};
+    use pgrx::prelude::*;
+
+    const ID: &str = "user_grid";
+
+    /// Every kind of stored state around the times 100 and 200: none, live, deleted (with a
+    /// mark above, at and below the deletion).
+    fn states() -> Vec<Option<ObjectState>> {
+        let mut states = vec![None];
+        for high_water_ms in [100, 200] {
+            states.push(Some(ObjectState { high_water_ms, deleted_at_ms: None }));
+            for deleted_at_ms in [100, 150, 200] {
+                states.push(Some(ObjectState { high_water_ms, deleted_at_ms: Some(deleted_at_ms) }));
+            }
+        }
+        states
+    }
+
+    const TIMES: [i64; 5] = [50, 100, 150, 200, 250];
+
+    fn store(state: Option<ObjectState>) {
+        Spi::run("DELETE FROM clerk_sync.user_state").unwrap();
+        if let Some(s) = state {
+            Spi::run_with_args(
+                "INSERT INTO clerk_sync.user_state (clerk_user_id, high_water_ms, deleted_at_ms) VALUES ($1, $2, $3)",
+                &[ID.into(), s.high_water_ms.into(), s.deleted_at_ms.into()],
+            )
+            .unwrap();
+        }
+    }
+
+    fn stored() -> Option<ObjectState> {
+        Spi::connect(|client| {
+            let rows = client.select(
+                "SELECT high_water_ms, deleted_at_ms FROM clerk_sync.user_state WHERE clerk_user_id = $1",
+                None,
+                &[ID.into()],
+            )?;
+            let mut found = None;
+            for row in rows {
+                let high_water_ms = row.get::<i64>(1)?.expect("a mark");
+                found = Some(ObjectState { high_water_ms, deleted_at_ms: row.get::<i64>(2)? });
+            }
+            Ok::<_, pgrx::spi::Error>(found)
+        })
+        .unwrap()
+    }
+
+    /// The statements `mark` and `tombstone` run decide, over every (state, event, removal) of
+    /// the grid, exactly as the core's ordering rule: the same answer and the same stored state.
+    #[pg_test]
+    fn the_statements_decide_as_the_ordering_rule() {
+        let mut checked = 0;
+        for state in states() {
+            for at in TIMES {
+                store(state);
+                let moved = super::mark(ID, at).unwrap();
+                let expected = ordering::change(state, at);
+                assert_eq!(moved, expected.map(|(_, first_seen)| first_seen), "mark {state:?} at {at}");
+                assert_eq!(stored(), expected.map_or(state, |(next, _)| Some(next)), "mark {state:?} at {at}");
+                checked += 1;
+
+                for removal in [Removal::Deleted, Removal::Unlisted] {
+                    store(state);
+                    let removed = super::tombstone(ID, at, removal == Removal::Unlisted).unwrap();
+                    let expected = ordering::remove(state, at, removal);
+                    assert_eq!(removed, expected.is_some(), "{removal:?} {state:?} at {at}");
+                    assert_eq!(stored(), expected.or(state), "{removal:?} {state:?} at {at}");
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, states().len() * TIMES.len() * 3);
+    }
 }

@@ -10,24 +10,18 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::engine::{
     self, Claim, EngineError, MembershipRow, Moved, Objects, OrganizationRow, Outcome, Parent, Policy, Release,
-    Removal, Store, UserRow, Usernames, Written,
+    Store, UserRow, Usernames, Written,
 };
+use crate::ordering::{self, ObjectState, Removal};
 use crate::event::{ClerkEvent, Object};
 use crate::settings::DeleteMode;
-
-/// A user's row in `user_state`: high-water mark and tombstone (Unix ms).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UserState {
-    pub high_water_ms: i64,
-    pub deleted_at_ms: Option<i64>,
-}
 
 /// What the database holds for the users of a batch, read (and their state rows locked) before
 /// planning.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// Users with a state row.
-    pub states: HashMap<String, UserState>,
+    pub states: HashMap<String, ObjectState>,
     /// Users with a row in the target, and that row's username.
     pub rows: HashMap<String, Option<String>>,
     /// Usernames looked up in the target: the Clerk id of the row holding each (None for a row
@@ -38,50 +32,19 @@ pub struct Snapshot {
     pub objects: Objects,
 }
 
-/// The values of a user's row, owned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowValues {
-    pub clerk_id: String,
-    pub email: Option<String>,
-    pub username: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub photo_url: Option<String>,
-    pub phone_number: Option<String>,
-    pub created_at_ms: i64,
-    pub updated_at_ms: i64,
-}
-
-impl From<&UserRow<'_>> for RowValues {
-    fn from(row: &UserRow<'_>) -> Self {
-        let owned = |v: Option<&str>| v.map(str::to_owned);
-        RowValues {
-            clerk_id: row.clerk_id.to_owned(),
-            email: owned(row.email),
-            username: owned(row.username),
-            first_name: owned(row.first_name),
-            last_name: owned(row.last_name),
-            photo_url: owned(row.photo_url),
-            phone_number: owned(row.phone_number),
-            created_at_ms: row.created_at_ms,
-            updated_at_ms: row.updated_at_ms,
-        }
-    }
-}
-
 /// What a batch does, as the statements that write it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     /// One per event, in the order given.
     pub outcomes: Vec<Outcome>,
     /// The new state of every user whose state changed, by Clerk id.
-    pub states: BTreeMap<String, UserState>,
+    pub states: BTreeMap<String, ObjectState>,
     /// Rows to remove: users deleted who had a row before the batch.
     pub deletes: Vec<String>,
     /// Rows that existed before the batch, with their final values.
-    pub updates: Vec<RowValues>,
+    pub updates: Vec<UserRow>,
     /// Rows new in the batch, with their final values.
-    pub inserts: Vec<RowValues>,
+    pub inserts: Vec<UserRow>,
     /// Users whose stored payloads are erased.
     pub redact: Vec<String>,
     /// Users deleted whose memberships go (before their rows: the memberships refer to them).
@@ -105,14 +68,14 @@ pub enum Unplannable {
 
 /// The final write of one user's row.
 enum Final {
-    Write(RowValues),
+    Write(UserRow),
     Delete,
 }
 
 /// The store the engine runs on while planning: the snapshot, changed as the engine goes.
 struct Planner {
     policy: Policy,
-    states: HashMap<String, UserState>,
+    states: HashMap<String, ObjectState>,
     changed: BTreeSet<String>,
     had_row: HashSet<String>,
     rows: HashMap<String, Option<String>>,
@@ -140,24 +103,19 @@ impl Store for Planner {
         if first_choice.is_some() {
             return Err(Unplannable::Claims);
         }
-        let first_seen = match self.states.get(clerk_id) {
-            Some(state) if state.deleted_at_ms.is_some() || state.high_water_ms >= order_ms => return Ok(None),
-            Some(_) => false,
-            None => true,
+        let Some((state, first_seen)) = ordering::change(self.states.get(clerk_id).copied(), order_ms) else {
+            return Ok(None);
         };
-        self.states.insert(clerk_id.to_owned(), UserState { high_water_ms: order_ms, deleted_at_ms: None });
+        self.states.insert(clerk_id.to_owned(), state);
         self.changed.insert(clerk_id.to_owned());
         Ok(Some(Moved { first_seen, first_claim: None }))
     }
 
     fn tombstone(&mut self, clerk_id: &str, deleted_at_ms: i64, removal: Removal) -> Result<bool, Unplannable> {
-        let high_water_ms = match self.states.get(clerk_id) {
-            Some(state) if state.deleted_at_ms.is_some() => return Ok(false),
-            Some(state) if removal == Removal::Unlisted && state.high_water_ms >= deleted_at_ms => return Ok(false),
-            Some(state) => state.high_water_ms.max(deleted_at_ms),
-            None => deleted_at_ms,
+        let Some(state) = ordering::remove(self.states.get(clerk_id).copied(), deleted_at_ms, removal) else {
+            return Ok(false);
         };
-        self.states.insert(clerk_id.to_owned(), UserState { high_water_ms, deleted_at_ms: Some(deleted_at_ms) });
+        self.states.insert(clerk_id.to_owned(), state);
         self.changed.insert(clerk_id.to_owned());
         Ok(true)
     }
@@ -174,25 +132,25 @@ impl Store for Planner {
         Err(Unplannable::Claims)
     }
 
-    fn write_user(&mut self, row: &UserRow<'_>, _first_seen: bool) -> Result<Written, Unplannable> {
-        if let Some(name) = row.username {
+    fn write_user(&mut self, row: &UserRow, _first_seen: bool) -> Result<Written, Unplannable> {
+        if let Some(name) = row.username.as_deref() {
             if !self.looked_up.contains(name) {
                 return Err(Unplannable::NameNotLooked(name.to_owned()));
             }
             match self.holders.get(name) {
-                Some(Some(holder)) if holder == row.clerk_id => {}
+                Some(Some(holder)) if *holder == row.clerk_id => {}
                 Some(_) => return Ok(Written::UsernameInUse),
                 None => {}
             }
         }
-        let previous = self.rows.insert(row.clerk_id.to_owned(), row.username.map(str::to_owned));
+        let previous = self.rows.insert(row.clerk_id.clone(), row.username.clone());
         if let Some(Some(old)) = &previous {
-            self.free(old, row.clerk_id);
+            self.free(old, &row.clerk_id);
         }
-        if let Some(name) = row.username {
-            self.holders.insert(name.to_owned(), Some(row.clerk_id.to_owned()));
+        if let Some(name) = &row.username {
+            self.holders.insert(name.clone(), Some(row.clerk_id.clone()));
         }
-        self.finals.insert(row.clerk_id.to_owned(), Final::Write(RowValues::from(row)));
+        self.finals.insert(row.clerk_id.clone(), Final::Write(row.clone()));
         Ok(if previous.is_some() { Written::Updated } else { Written::Inserted })
     }
 

@@ -1,10 +1,12 @@
-//! What an event does. Every decision about applying a Clerk event lives here: stale or newer,
-//! first seen, tombstone, username choice, placeholder email, redaction, the outcome word. The
+//! What an event does. Every decision about applying a Clerk event lives here or in `ordering`
+//! (stale or newer, first seen, tombstone): username choice, placeholder email, redaction, the
+//! outcome word. The
 //! engine reads and writes state only through [`Store`]; the extension implements it over SPI
 //! (one module per table), the tests below over memory.
 
 use crate::claims::PROVISIONAL_MS;
 use crate::event::{ClerkEvent, Object};
+use crate::ordering::Removal;
 use crate::organization::{MembershipRecord, OrganizationRecord};
 use crate::settings::DeleteMode;
 use crate::user::UserRecord;
@@ -83,14 +85,14 @@ pub struct Moved {
 
 /// The values of one user's row.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserRow<'a> {
-    pub clerk_id: &'a str,
-    pub email: Option<&'a str>,
-    pub username: Option<&'a str>,
-    pub first_name: Option<&'a str>,
-    pub last_name: Option<&'a str>,
-    pub photo_url: Option<&'a str>,
-    pub phone_number: Option<&'a str>,
+pub struct UserRow {
+    pub clerk_id: String,
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub photo_url: Option<String>,
+    pub phone_number: Option<String>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }
@@ -160,19 +162,19 @@ pub trait Store {
     fn policy(&mut self) -> Result<Policy, Self::Error>;
 
     /// Moves the user's high-water mark to `order_ms` and claims `first_choice` for the user;
-    /// None when the event is not newer than the mark or the user is deleted. Holds the user
+    /// None when [`ordering::change`](crate::ordering::change) says the event changes nothing. Holds the user
     /// (no other session applies an event for the user) until the transaction ends.
     fn mark(&mut self, clerk_id: &str, order_ms: i64, first_choice: Option<&str>)
         -> Result<Option<Moved>, Self::Error>;
-    /// Records the deletion as a tombstone (and holds the user); false when already deleted, or
-    /// for [`Removal::Unlisted`] when the mark is not older than `deleted_at_ms`.
+    /// Records the removal as a tombstone (and holds the user); false when
+    /// [`ordering::remove`](crate::ordering::remove) says it removes nothing.
     fn tombstone(&mut self, clerk_id: &str, deleted_at_ms: i64, removal: Removal) -> Result<bool, Self::Error>;
     fn is_deleted(&mut self, clerk_id: &str) -> Result<bool, Self::Error>;
     fn claim(&mut self, username: &str, clerk_id: &str) -> Result<Claim, Self::Error>;
     fn release(&mut self, clerk_id: &str, which: Release<'_>) -> Result<(), Self::Error>;
     /// Inserts the row, or updates it in place when one has its Clerk id; writes nothing when
     /// another row has its username. `first_seen` tries the insert first.
-    fn write_user(&mut self, row: &UserRow<'_>, first_seen: bool) -> Result<Written, Self::Error>;
+    fn write_user(&mut self, row: &UserRow, first_seen: bool) -> Result<Written, Self::Error>;
     /// Deletes (or soft-deletes) the user's row, if there is one.
     fn delete_user(&mut self, clerk_id: &str, deleted_at_ms: i64) -> Result<(), Self::Error>;
     /// Erasure of the user's stored payloads.
@@ -194,16 +196,6 @@ pub trait Store {
     fn delete_membership(&mut self, clerk_id: &str) -> Result<(), Self::Error>;
     /// Deletes the rows of every membership of the user or organization.
     fn delete_memberships_of(&mut self, parent: Parent<'_>) -> Result<(), Self::Error>;
-}
-
-/// Why a user goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Removal {
-    /// `user.deleted`: final, whatever the high-water mark says.
-    Deleted,
-    /// Absent from a complete listing begun at the deletion time: only when nothing newer than
-    /// that was applied for the user.
-    Unlisted,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -285,20 +277,20 @@ pub fn upsert<S: Store>(store: &mut S, user: &UserRecord, order_ms: i64) -> Resu
     let placeholder = (user.email.is_none() && policy.email_required).then(|| placeholder_email(&user.clerk_id));
     let updated_at_ms = user.updated_at_ms.unwrap_or(order_ms);
     let row = UserRow {
-        clerk_id: &user.clerk_id,
-        email: user.email.as_deref().or(placeholder.as_deref()),
+        clerk_id: user.clerk_id.clone(),
+        email: user.email.clone().or(placeholder),
         username: None,
-        first_name: user.first_name.as_deref(),
-        last_name: user.last_name.as_deref(),
-        photo_url: user.image_url.as_deref(),
-        phone_number: user.phone.as_deref(),
+        first_name: user.first_name.clone(),
+        last_name: user.last_name.clone(),
+        photo_url: user.image_url.clone(),
+        phone_number: user.phone.clone(),
         created_at_ms: user.created_at_ms.unwrap_or(updated_at_ms),
         updated_at_ms,
     };
     let written = match base {
         Some(base) => {
             write_under_unique_name(store, user, &base, moved.first_claim, moved.first_seen, |store, name| {
-                store.write_user(&UserRow { username: Some(name), ..row.clone() }, moved.first_seen)
+                store.write_user(&UserRow { username: Some(name.to_owned()), ..row.clone() }, moved.first_seen)
             })?
         }
         None => store.write_user(&row, moved.first_seen)?,

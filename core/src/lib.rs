@@ -9,6 +9,7 @@ pub mod event;
 pub mod headers;
 pub mod ident;
 pub mod jsonb_encode;
+pub mod ordering;
 pub mod organization;
 pub mod organization_sql;
 pub mod rejection;

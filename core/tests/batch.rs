@@ -3,7 +3,8 @@
 
 use std::collections::HashSet;
 
-use clerk_sync_core::batch::{self, Plan, Snapshot, Unplannable, UserState};
+use clerk_sync_core::batch::{self, Plan, Snapshot, Unplannable};
+use clerk_sync_core::ordering::ObjectState;
 use clerk_sync_core::engine::{self, Objects, Outcome, Policy, Usernames};
 use clerk_sync_core::event::Object;
 use clerk_sync_core::username::{base_username, candidate, MAX_SUFFIX_ATTEMPTS};
@@ -15,8 +16,8 @@ use common::*;
 
 fn snapshot_of(m: &Memory, events: &[ClerkEvent], every_candidate: bool) -> Snapshot {
     let mut s = Snapshot::default();
-    for (id, (high_water_ms, deleted_at_ms)) in &m.state {
-        s.states.insert(id.clone(), UserState { high_water_ms: *high_water_ms, deleted_at_ms: *deleted_at_ms });
+    for (id, state) in &m.state {
+        s.states.insert(id.clone(), *state);
     }
     for (id, row) in &m.rows {
         s.rows.insert(id.clone(), row.username.clone());
@@ -42,7 +43,7 @@ fn snapshot_of(m: &Memory, events: &[ClerkEvent], every_candidate: bool) -> Snap
 /// What the extension's statements do with a plan.
 fn write(m: &mut Memory, plan: &Plan) {
     for (id, state) in &plan.states {
-        m.state.insert(id.clone(), (state.high_water_ms, state.deleted_at_ms));
+        m.state.insert(id.clone(), *state);
     }
     for id in &plan.deletes {
         m.rows.remove(id);
@@ -185,7 +186,7 @@ proptest! {
         for (i, b) in befores.iter().enumerate() {
             let id = format!("user_{}", (b'a' + i as u8) as char);
             if let Some((at, deleted)) = b.state {
-                start.state.insert(id.clone(), (at, deleted.then_some(at)));
+                start.state.insert(id.clone(), ObjectState { high_water_ms: at, deleted_at_ms: deleted.then_some(at) });
             }
             if let Some(name) = b.row_name {
                 // The target's unique index: a name is held at most once.

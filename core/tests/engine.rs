@@ -198,27 +198,26 @@ fn events_of(histories: &[History]) -> Vec<ClerkEvent> {
     events
 }
 
+/// Histories and the order their events arrive in: every event at least once, shuffled, with
+/// repeats.
+fn histories_in_any_order() -> impl Strategy<Value = (Vec<History>, Vec<usize>)> {
+    histories().prop_flat_map(|histories| {
+        let n = events_of(&histories).len();
+        let sequence = prop::collection::vec(0..n, 0..24)
+            .prop_flat_map(move |repeats| Just((0..n).chain(repeats).collect::<Vec<_>>()).prop_shuffle());
+        (Just(histories), sequence)
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
     fn any_order_and_duplication_ends_in_the_newest_state(
-        histories in histories(),
-        order in prop::collection::vec(any::<prop::sample::Index>(), 0..24),
-        seed in any::<u64>(),
+        (histories, sequence) in histories_in_any_order(),
         claims in any::<bool>(),
     ) {
         let events = events_of(&histories);
-        // Every event at least once, in a shuffled order, plus random repeats.
-        let mut sequence: Vec<usize> = (0..events.len()).collect();
-        sequence.extend(order.iter().map(|i| i.index(events.len())));
-        let mut state = seed | 1;
-        for i in (1..sequence.len()).rev() {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            sequence.swap(i, (state % (i as u64 + 1)) as usize);
-        }
         let usernames = if claims { Usernames::Claimed } else { Usernames::UniqueInTarget };
         let mut m = Memory { policy: Policy { usernames, ..POLICY }, ..Memory::default() };
         for &i in &sequence {

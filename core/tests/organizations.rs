@@ -95,7 +95,7 @@ fn a_deleted_user_takes_their_memberships_and_late_membership_events_stay_out() 
     assert_eq!(apply(&mut m, &membership("orgmem_9", "org_b", "user_a", "org:member", 50)), "stale", "nor a new one");
     assert!(!m.rows.contains_key("user_a") && m.memberships.len() == 1);
     assert!(m.redacted.contains("user_a"), "what a late membership event says of the user is erased too");
-    assert_eq!(m.state["orgmem_9"].1, Some(50), "tombstoned: a newer update stays out too");
+    assert_eq!(m.state["orgmem_9"].deleted_at_ms, Some(50), "tombstoned: a newer update stays out too");
 }
 
 #[test]

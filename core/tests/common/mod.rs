@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
 
 use clerk_sync_core::engine::{
-    Claim, MembershipRow, Moved, Objects, OrganizationRow, Parent, Policy, Release, Removal, Store, UserRow, Usernames,
+    Claim, MembershipRow, Moved, Objects, OrganizationRow, Parent, Policy, Release, Store, UserRow, Usernames,
     Written,
 };
+use clerk_sync_core::ordering::{self, ObjectState, Removal};
 use clerk_sync_core::organization::{MembershipRecord, OrganizationRecord};
 use clerk_sync_core::{ClerkEvent, DeleteMode, UserRecord};
 
@@ -23,8 +24,8 @@ pub struct Row {
 
 /// The tables, as maps: what the SQL statements do, one method each.
 pub struct Memory {
-    /// clerk id → (high-water mark, deleted at)
-    pub state: HashMap<String, (i64, Option<i64>)>,
+    /// clerk id → high-water mark and tombstone
+    pub state: HashMap<String, ObjectState>,
     /// username → clerk id
     pub claims: HashMap<String, String>,
     /// clerk id → row
@@ -80,35 +81,24 @@ impl Store for Memory {
     }
 
     fn mark(&mut self, clerk_id: &str, order_ms: i64, first_choice: Option<&str>) -> Result<Option<Moved>, Infallible> {
-        let first_seen = match self.state.get(clerk_id) {
-            Some((_, Some(_))) => return Ok(None),
-            Some((mark, None)) if *mark >= order_ms => return Ok(None),
-            Some(_) => false,
-            None => true,
+        let Some((state, first_seen)) = ordering::change(self.state.get(clerk_id).copied(), order_ms) else {
+            return Ok(None);
         };
-        self.state.insert(clerk_id.to_owned(), (order_ms, None));
+        self.state.insert(clerk_id.to_owned(), state);
         let first_claim = first_choice.map(|name| self.claim_name(name, clerk_id));
         Ok(Some(Moved { first_seen, first_claim }))
     }
 
     fn tombstone(&mut self, clerk_id: &str, deleted_at_ms: i64, removal: Removal) -> Result<bool, Infallible> {
-        match self.state.get_mut(clerk_id) {
-            Some((_, Some(_))) => Ok(false),
-            Some((mark, None)) if removal == Removal::Unlisted && *mark >= deleted_at_ms => Ok(false),
-            Some((mark, deleted)) => {
-                *mark = (*mark).max(deleted_at_ms);
-                *deleted = Some(deleted_at_ms);
-                Ok(true)
-            }
-            None => {
-                self.state.insert(clerk_id.to_owned(), (deleted_at_ms, Some(deleted_at_ms)));
-                Ok(true)
-            }
-        }
+        let Some(state) = ordering::remove(self.state.get(clerk_id).copied(), deleted_at_ms, removal) else {
+            return Ok(false);
+        };
+        self.state.insert(clerk_id.to_owned(), state);
+        Ok(true)
     }
 
     fn is_deleted(&mut self, clerk_id: &str) -> Result<bool, Infallible> {
-        Ok(matches!(self.state.get(clerk_id), Some((_, Some(_)))))
+        Ok(self.state.get(clerk_id).is_some_and(|s| s.deleted_at_ms.is_some()))
     }
 
     fn claim(&mut self, username: &str, clerk_id: &str) -> Result<Claim, Infallible> {
@@ -127,22 +117,22 @@ impl Store for Memory {
         Ok(())
     }
 
-    fn write_user(&mut self, row: &UserRow<'_>, _first_seen: bool) -> Result<Written, Infallible> {
-        if let Some(name) = row.username {
+    fn write_user(&mut self, row: &UserRow, _first_seen: bool) -> Result<Written, Infallible> {
+        if let Some(name) = row.username.as_deref() {
             let held_by_other = self.app_usernames.contains(name)
-                || self.rows.iter().any(|(id, r)| id != row.clerk_id && r.username.as_deref() == Some(name));
+                || self.rows.iter().any(|(id, r)| *id != row.clerk_id && r.username.as_deref() == Some(name));
             if held_by_other {
                 return Ok(Written::UsernameInUse);
             }
         }
         let new = Row {
-            email: row.email.map(Into::into),
-            username: row.username.map(Into::into),
-            first_name: row.first_name.map(Into::into),
+            email: row.email.clone(),
+            username: row.username.clone(),
+            first_name: row.first_name.clone(),
             updated_at_ms: row.updated_at_ms,
             deleted: false,
         };
-        Ok(match self.rows.insert(row.clerk_id.to_owned(), new) {
+        Ok(match self.rows.insert(row.clerk_id.clone(), new) {
             None => Written::Inserted,
             Some(_) => Written::Updated,
         })
@@ -170,7 +160,7 @@ impl Store for Memory {
     }
 
     fn hold(&mut self, clerk_id: &str) -> Result<Option<bool>, Infallible> {
-        Ok(self.state.get(clerk_id).map(|(_, deleted)| deleted.is_some()))
+        Ok(self.state.get(clerk_id).map(|s| s.deleted_at_ms.is_some()))
     }
 
     fn has_row(&mut self, parent: Parent<'_>) -> Result<bool, Infallible> {
