@@ -1,6 +1,6 @@
 -- The inbox: every verified delivery, keyed by its svix-id, with what became of it. Only
--- src/inbox.rs writes it (recording deliveries and replays, erasure, prune); here are the table
--- and what only reads it or hands deliveries to replay_each() (src/batch.rs).
+-- src/own_tables/inbox.rs writes it (recording deliveries and replays, erasure, prune); here are the table
+-- and what only reads it or hands deliveries to replay_each() (src/entry/batches.rs).
 -- PL/pgSQL bodies are resolved when they run, so each pins its search_path; SQL-standard bodies
 -- (BEGIN ATOMIC, RETURN) are resolved once, at CREATE.
 

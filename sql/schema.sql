@@ -1,6 +1,6 @@
 -- clerk_sync's own tables: signing secrets and settings.
 -- Both are kept by pg_dump, readable only by their owner, and every change to them tells each
--- backend to reload its cached copy (see src/config.rs).
+-- backend to reload its cached copy (see src/own_tables/config_cache.rs).
 
 DO $$
 BEGIN

@@ -1,5 +1,5 @@
 -- The PostgREST entry point and its publication. receive(), the whole pipeline for any proxy, is
--- in src/receive.rs; webhook(json) is the same for PostgREST; expose_webhook() publishes it in
+-- in src/entry/receive.rs; webhook(json) is the same for PostgREST; expose_webhook() publishes it in
 -- PostgREST's API schema. Both entry points are SECURITY DEFINER with a pinned search_path, so
 -- the role that calls them needs EXECUTE on them and nothing else.
 

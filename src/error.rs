@@ -1,6 +1,6 @@
 //! Every error the extension raises, with its SQLSTATE. Messages never contain a secret.
 
-use clerk_sync_core::target_sql::TargetError;
+use clerk_sync_core::app_tables::users_sql::TargetError;
 use clerk_sync_core::{PayloadError, SecretError, SettingError};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};

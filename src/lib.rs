@@ -1,40 +1,27 @@
 //! clerk_sync: Clerk webhooks verified and applied inside PostgreSQL.
 //!
-//! The logic lives in the Postgres-free `clerk_sync_core` crate; the modules here are the SQL glue.
+//! Every decision is the Postgres-free `clerk_sync_core`'s; the modules here are the SQL glue:
+//!
+//! - `entry`: the SQL functions callers call (`receive`, `clerk_verify`, `clerk_apply`, replay,
+//!   `ensure_user`, the session-token helpers, `status`/`doctor`, reconcile);
+//! - `own_tables`: clerk_sync's own tables, each written from one module (inbox, user_state,
+//!   username_claim, secret, setting) and the cache of its configuration;
+//! - `app_tables`: the app's tables (users, organizations, memberships), found in the catalog,
+//!   planned once per backend and written as their owner;
+//! - `postgres`: plumbing (prepared statements, subtransactions, jsonb, invalidation, the schema
+//!   guard);
+//! - `store`: the engine's `Store` over those tables.
 
 use pgrx::prelude::*;
 
-mod app_table;
-mod apply;
-mod batch;
-mod config;
+mod app_tables;
+mod entry;
 mod error;
-mod guc;
-mod identity;
-mod inbox;
-mod jsonb;
-mod memberships;
-mod notify;
-mod organizations;
-mod receive;
-mod reconcile;
-mod schema_guard;
-mod secrets;
-mod session_token;
-mod settings;
-mod statements;
-mod status;
+mod own_tables;
+mod postgres;
 mod store;
-mod subtransaction;
-mod table_owner;
-mod target;
 #[cfg(any(test, feature = "pg_test"))]
 mod testing;
-mod unix_time;
-mod user_state;
-mod usernames;
-mod verify;
-mod webhook;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -42,20 +29,19 @@ pgrx::extension_sql_file!("../sql/schema_owner.sql", name = "schema_owner", boot
 pgrx::extension_sql_file!(
     "../sql/schema.sql",
     name = "schema",
-    requires = [settings::setting_is_valid, config::config_changed]
+    requires = [own_tables::setting::setting_is_valid, postgres::invalidation::config_changed]
 );
 pgrx::extension_sql_file!(
     "../sql/inbox.sql",
     name = "inbox",
-    requires = ["schema", receive::replay, batch::replay_each]
+    requires = ["schema", entry::receive::replay, entry::batches::replay_each]
 );
-pgrx::extension_sql_file!("../sql/webhook.sql", name = "webhook", requires = ["inbox", receive::receive]);
+pgrx::extension_sql_file!("../sql/webhook.sql", name = "webhook", requires = ["inbox", entry::receive::receive]);
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    config::register_invalidation();
-    schema_guard::register_invalidation();
+    postgres::invalidation::register();
 }
 
 /// Required by `cargo pgrx test`.

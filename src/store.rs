@@ -1,21 +1,21 @@
-//! The engine's storage (`clerk_sync_core::engine::Store`) over SPI: each step is one statement
-//! of the module that owns its table — `user_state`, `usernames`, `target` (the app's table, as
-//! its owner) and `inbox`.
+//! The engine's storage (`clerk_sync_core::apply::engine::Store`) over SPI: each step is one
+//! statement of the module that owns its table — `own_tables::{user_state, username_claim,
+//! inbox}` and `app_tables::{users, organizations, memberships}` (the app's, as their owner).
 
 use std::rc::Rc;
 
-use clerk_sync_core::engine::{
+use clerk_sync_core::app_tables::users_sql::TargetError;
+use clerk_sync_core::apply::engine::{
     Claim, MembershipRow, Moved, Objects, OrganizationRow, Parent, Policy, Release, Store, UserRow, Written,
 };
-use clerk_sync_core::target_sql::TargetError;
-use clerk_sync_core::ordering::Removal;
+use clerk_sync_core::apply::ordering::Removal;
 use clerk_sync_core::Settings;
 
+use crate::app_tables::memberships::{self, MembershipPlan};
+use crate::app_tables::organizations::{self, OrganizationPlan};
+use crate::app_tables::users::{self, TargetPlan};
 use crate::error::ClerkSyncError;
-use crate::memberships::{self, MembershipPlan};
-use crate::organizations::{self, OrganizationPlan};
-use crate::target::{self, TargetPlan};
-use crate::{inbox, user_state, usernames};
+use crate::own_tables::{inbox, user_state, username_claim};
 
 /// The configured target's statements are prepared on the first step that needs them.
 pub struct SpiStore {
@@ -57,7 +57,7 @@ impl SpiStore {
 
     fn target(&mut self) -> Result<&TargetPlan, ClerkSyncError> {
         if self.target.is_none() {
-            self.target = Some(target::plan(&self.settings.target)?);
+            self.target = Some(users::plan(&self.settings.target)?);
         }
         Ok(self.target.as_deref().expect("set above"))
     }
@@ -86,7 +86,7 @@ impl Store for SpiStore {
         let Some(first_seen) = user_state::mark(clerk_id, order_ms)? else {
             return Ok(None);
         };
-        let first_claim = first_choice.map(|name| usernames::claim(name, clerk_id)).transpose()?;
+        let first_claim = first_choice.map(|name| username_claim::claim(name, clerk_id)).transpose()?;
         Ok(Some(Moved { first_seen, first_claim }))
     }
 
@@ -99,11 +99,11 @@ impl Store for SpiStore {
     }
 
     fn claim(&mut self, username: &str, clerk_id: &str) -> Result<Claim, Self::Error> {
-        usernames::claim(username, clerk_id)
+        username_claim::claim(username, clerk_id)
     }
 
     fn release(&mut self, clerk_id: &str, which: Release<'_>) -> Result<(), Self::Error> {
-        usernames::release(clerk_id, which)
+        username_claim::release(clerk_id, which)
     }
 
     fn write_user(&mut self, row: &UserRow, first_seen: bool) -> Result<Written, Self::Error> {

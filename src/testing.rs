@@ -4,7 +4,7 @@ use pgrx::prelude::*;
 
 /// Runs `query` in a subtransaction and returns the SQLSTATE it raised, or None when it succeeded.
 pub fn sqlstate_of(query: &str) -> Option<String> {
-    match crate::subtransaction::attempt(|| Spi::run(query)) {
+    match crate::postgres::subtransaction::attempt(|| Spi::run(query)) {
         Ok(Ok(())) => None,
         Ok(Err(error)) => panic!("{query}: {error}"),
         Err(failure) => Some(failure.sqlstate),

@@ -1,8 +1,8 @@
 //! Cost of parsing one delivery's body in the pure-Rust core: the event the engine reads and the
 //! jsonb datum the inbox stores. `cargo bench -p clerk_sync_core --bench parse`
 
+use clerk_sync_core::event::jsonb_encode;
 use clerk_sync_core::event::EVENT_FIELDS;
-use clerk_sync_core::jsonb_encode;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 
 const BODY: &str = include_str!("../../tests/fixtures/events/user.created.email.json");

@@ -1,10 +1,10 @@
-//! What is wrong with a clerk_sync set-up, from facts the extension reads (`src/status.rs`): one
+//! What is wrong with a clerk_sync set-up, from facts the extension reads (`src/entry/status.rs`): one
 //! finding per problem, each with its severity and the statement or setting that fixes it. A
 //! healthy set-up gives none.
 
-use crate::ident::quote_ident;
+use crate::app_tables::ident::quote_ident;
+use crate::app_tables::users_sql::{self, ColumnInfo, TargetError};
 use crate::settings::Target;
-use crate::target_sql::{self, ColumnInfo, TargetError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -108,7 +108,7 @@ fn mapped(target: &Target) -> Vec<(&'static str, &str)> {
 fn target_findings(target: &Target, facts: &TableFacts, out: &mut Vec<Finding>) {
     let table = format!("{}.{}", quote_ident(&target.schema), quote_ident(&target.table));
     let column = |name: &str| facts.columns.iter().find(|(c, _)| c == name).map(|(_, info)| info.clone());
-    if let Err(error) = target_sql::build(target, column) {
+    if let Err(error) = users_sql::build(target, column) {
         let fix = match &error {
             TargetError::NoColumn { column, setting, .. } => format!(
                 "ALTER TABLE {table} ADD COLUMN {} ...; or SELECT clerk_sync.set_setting({}, <its name>); ('' leaves an optional column unwritten)",
@@ -238,8 +238,8 @@ pub fn findings(target: &Target, facts: &Facts) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app_tables::users_sql::ColumnKind;
     use crate::settings::Settings;
-    use crate::target_sql::ColumnKind;
 
     fn column(kind: ColumnKind, not_null: bool, has_default: bool, unique: bool) -> ColumnInfo {
         ColumnInfo { kind, not_null, has_default, generated: false, unique }

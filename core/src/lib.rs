@@ -1,44 +1,30 @@
-//! The Postgres-free core of clerk_sync: Svix signature verification and Clerk payload mapping.
+//! The Postgres-free core of clerk_sync: every decision, as plain functions the extension and the
+//! proxy call and plain tests reach.
+//!
+//! - `verify`: Svix signatures, headers, signing keys, why a request is refused;
+//! - `event`: Clerk's payloads read into events (users, usernames, organizations, the `jsonb`
+//!   bytes of a body);
+//! - `apply`: what an event does (`engine`), the one ordering rule (`ordering`), many events at
+//!   once (`batch`);
+//! - `reply`: what the sender of a delivery is answered;
+//! - `app_tables`: the SQL that writes the app's tables, built from their columns;
+//! - `session`: the session token's claims and Clerk's `has()`;
+//! - `settings` and `doctor`: configuration, and the problems `doctor()` names.
 
-pub mod authorization;
-pub mod batch;
-pub mod claims;
+pub mod app_tables;
+pub mod apply;
 pub mod doctor;
-pub mod engine;
 pub mod event;
-pub mod headers;
-pub mod ident;
-pub mod jsonb_encode;
-pub mod ordering;
-pub mod organization;
-pub mod organization_sql;
-pub mod rejection;
-pub mod secret;
+pub mod reply;
+pub mod session;
 pub mod settings;
-pub mod signature;
-pub mod target_sql;
-pub mod user;
-pub mod username;
+pub mod verify;
 
+pub use event::user::UserRecord;
 pub use event::{envelope, parse_event, parse_ours, ClerkEvent, Envelope, PayloadError};
-pub use headers::{HeaderEntry, SignatureHeaders};
-pub use rejection::{HeaderKind, Rejection};
-pub use secret::{SecretError, SigningKey};
 pub use settings::{DeleteMode, MembershipTarget, OrganizationTarget, References, SettingError, Settings, Target};
-pub use signature::{sign, verify, Verified};
-pub use user::UserRecord;
-
-/// Extracts the signature headers from forwarded header entries and verifies the delivery.
-pub fn verify_delivery<'a, I>(
-    entries: I,
-    body: &[u8],
-    keys: &[SigningKey],
-    now_s: i64,
-    tolerance_s: u64,
-) -> Result<Verified, Rejection>
-where
-    I: IntoIterator<Item = HeaderEntry<'a>>,
-{
-    let headers = SignatureHeaders::extract(entries)?;
-    verify(&headers, body, keys, now_s, tolerance_s)
-}
+pub use verify::headers::{HeaderEntry, SignatureHeaders};
+pub use verify::rejection::{HeaderKind, Rejection};
+pub use verify::signature::{sign, verify, Verified};
+pub use verify::signing_key::{SecretError, SigningKey};
+pub use verify::verify_delivery;

@@ -1,7 +1,7 @@
 //! The extension's settings: their names, defaults and validation. Stored as text in a table so
 //! that they are transactional and kept by pg_dump; read back into typed [`Settings`].
 
-use crate::authorization::PendingSessions;
+use crate::session::authorization::PendingSessions;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingError {

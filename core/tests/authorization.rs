@@ -2,7 +2,7 @@
 //! arbitrary-precision integers (num-bigint), far past 2^64, malformed ones among them, and
 //! user-scoped features before, between and after the organization's.
 
-use clerk_sync_core::authorization::{decode_permissions, split_by_scope};
+use clerk_sync_core::session::authorization::{decode_permissions, split_by_scope};
 use num_bigint::BigUint;
 use proptest::prelude::*;
 

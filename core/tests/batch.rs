@@ -3,11 +3,11 @@
 
 use std::collections::HashSet;
 
-use clerk_sync_core::batch::{self, Plan, Snapshot, Unplannable};
-use clerk_sync_core::ordering::ObjectState;
-use clerk_sync_core::engine::{self, Objects, Outcome, Policy, Usernames};
+use clerk_sync_core::apply::batch::{self, Plan, Snapshot, Unplannable};
+use clerk_sync_core::apply::engine::{self, Objects, Outcome, Policy, Usernames};
+use clerk_sync_core::apply::ordering::ObjectState;
+use clerk_sync_core::event::username::{base_username, candidate, MAX_SUFFIX_ATTEMPTS};
 use clerk_sync_core::event::Object;
-use clerk_sync_core::username::{base_username, candidate, MAX_SUFFIX_ATTEMPTS};
 use clerk_sync_core::{ClerkEvent, DeleteMode};
 use proptest::prelude::*;
 

@@ -4,9 +4,9 @@
 
 use std::collections::HashSet;
 
-use clerk_sync_core::engine::{self, Outcome, Policy, Usernames};
+use clerk_sync_core::apply::engine::{self, Outcome, Policy, Usernames};
+use clerk_sync_core::event::username::{base_username, candidate, MAX_SUFFIX_ATTEMPTS};
 use clerk_sync_core::event::Object;
-use clerk_sync_core::username::{base_username, candidate, MAX_SUFFIX_ATTEMPTS};
 use clerk_sync_core::{ClerkEvent, DeleteMode, UserRecord};
 use proptest::prelude::*;
 

@@ -2,8 +2,8 @@
 //! PostgreSQL's layout, decoded here) as the value parsed, and the event is that value. The
 //! extension's `#[pg_test]` compares the same datum with `jsonb_in`'s, byte for byte.
 
+use clerk_sync_core::event::jsonb_encode;
 use clerk_sync_core::event::Fields;
-use clerk_sync_core::jsonb_encode;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use clerk_sync_core::engine::{self, Objects, Outcome};
+use clerk_sync_core::apply::engine::{self, Objects, Outcome};
 use clerk_sync_core::event::Object;
 use clerk_sync_core::ClerkEvent;
 use proptest::prelude::*;

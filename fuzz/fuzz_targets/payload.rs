@@ -3,9 +3,10 @@
 //! the same event.
 #![no_main]
 
+use clerk_sync_core::event::jsonb_encode;
+use clerk_sync_core::event::username::{base_username, candidate};
 use clerk_sync_core::event::EVENT_FIELDS;
-use clerk_sync_core::username::{base_username, candidate};
-use clerk_sync_core::{jsonb_encode, parse_event, ClerkEvent};
+use clerk_sync_core::{parse_event, ClerkEvent};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

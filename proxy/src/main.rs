@@ -1,15 +1,10 @@
 //! clerk-sync-proxy: a thin HTTP front for the clerk_sync extension. `--help` lists every
 //! setting, its environment variable (also read from ./.env) and its default.
 
-mod backend_api;
 mod config;
-mod headers;
-mod listener;
-mod listing;
-mod metrics;
 mod send_test;
-mod server;
-mod sync;
+mod serve;
+mod sync_from_clerk;
 
 use std::process::ExitCode;
 
@@ -51,7 +46,7 @@ enum Command {
         path: String,
     },
     /// Import every user from Clerk's Backend API (resumable); --reconcile removes those Clerk no longer has
-    Sync(sync::SyncArgs),
+    Sync(sync_from_clerk::SyncArgs),
     /// Print a variable as the proxy reads it (the environment, else ./.env); exit 1 when unset
     Env { name: String },
 }
@@ -86,9 +81,9 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Some(Command::Serve(config)) => runtime.block_on(server::serve(config)),
+        Some(Command::Serve(config)) => runtime.block_on(serve::serve(config)),
         None => match ServeFromEnvironment::try_parse_from(["clerk-sync-proxy"]) {
-            Ok(serve) => runtime.block_on(server::serve(serve.config)),
+            Ok(serve) => runtime.block_on(serve::serve(serve.config)),
             Err(error) => Err(error.to_string()),
         },
         Some(Command::SendTest { url, secret, listen, path }) => {
@@ -97,7 +92,7 @@ fn main() -> ExitCode {
                 (200..300).contains(&status).then_some(()).ok_or_else(|| format!("the endpoint answered {status}"))
             })
         }
-        Some(Command::Sync(args)) => runtime.block_on(sync::run(args)),
+        Some(Command::Sync(args)) => runtime.block_on(sync_from_clerk::run(args)),
         Some(Command::Env { name }) => match std::env::var(&name) {
             Ok(value) => {
                 println!("{value}");

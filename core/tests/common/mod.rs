@@ -5,12 +5,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
 
-use clerk_sync_core::engine::{
-    Claim, MembershipRow, Moved, Objects, OrganizationRow, Parent, Policy, Release, Store, UserRow, Usernames,
-    Written,
+use clerk_sync_core::apply::engine::{
+    Claim, MembershipRow, Moved, Objects, OrganizationRow, Parent, Policy, Release, Store, UserRow, Usernames, Written,
 };
-use clerk_sync_core::ordering::{self, ObjectState, Removal};
-use clerk_sync_core::organization::{MembershipRecord, OrganizationRecord};
+use clerk_sync_core::apply::ordering::{self, ObjectState, Removal};
+use clerk_sync_core::event::organization::{MembershipRecord, OrganizationRecord};
 use clerk_sync_core::{ClerkEvent, DeleteMode, UserRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

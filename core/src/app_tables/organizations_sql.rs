@@ -1,0 +1,151 @@
+//! The SQL that writes the organizations table, built once per configuration from its column
+//! types, and the column mapping it shares with the memberships table's (`memberships_sql`).
+//! Each statement writes one table and runs as that table's owner.
+//!
+//! Parameters of the organization statements: $1 Clerk organization id, $2 name, $3 slug, $4
+//! image URL (text), $5 created_at, $6 updated_at (Unix ms, bigint).
+
+use crate::app_tables::ident::quote_ident;
+use crate::app_tables::users_sql::{generated_id, text_expr, time_expr, unlisted_sql, ColumnInfo, TargetError};
+use crate::settings::OrganizationTarget;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationStatements {
+    /// Updates the row in place, else inserts it; a row when it inserted.
+    pub upsert: String,
+    pub delete: String,
+    /// Whether a row has Clerk id $1.
+    pub has_row: String,
+    /// The Clerk ids of the rows not in $1 (text[]); planned with it.
+    pub unlisted: String,
+}
+
+pub(super) fn table_name(schema: &str, table: &str) -> String {
+    format!("{}.{}", quote_ident(schema), quote_ident(table))
+}
+
+/// (column, setting) of every optional column mapped, with its value parameter, as text or time.
+pub(super) type Mapped<'a> = [(&'a Option<String>, &'static str, &'static str, bool)];
+
+/// The `SET` list, and the insert's columns and values.
+pub(super) type Assignments = (Vec<String>, Vec<String>, Vec<String>);
+
+/// The assignments of `clerk = $1` and the mapped columns.
+pub(super) fn assignments<L>(clerk: &str, mapped: &Mapped<'_>, lookup: &L) -> Result<Assignments, TargetError>
+where
+    L: Fn(&str, &'static str) -> Result<ColumnInfo, TargetError>,
+{
+    let (mut set_list, mut columns, mut values) =
+        (vec![format!("{clerk} = $1")], vec![clerk.to_owned()], vec!["$1".to_owned()]);
+    for &(name, setting, param, is_time) in mapped {
+        let Some(name) = name else { continue };
+        let info = lookup(name, setting)?;
+        let value = if is_time { time_expr(name, &info.kind, param)? } else { text_expr(name, &info.kind, param)? };
+        set_list.push(format!("{} = {value}", quote_ident(name)));
+        columns.push(quote_ident(name));
+        values.push(value);
+    }
+    Ok((set_list, columns, values))
+}
+
+/// A checked column lookup for `table`: the column must exist and not be generated.
+pub(super) fn checked<F>(table: &str, column: F) -> impl Fn(&str, &'static str) -> Result<ColumnInfo, TargetError> + '_
+where
+    F: Fn(&str) -> Option<ColumnInfo> + 'static,
+{
+    let table = table.to_owned();
+    move |name: &str, setting: &'static str| {
+        let info = column(name).ok_or_else(|| TargetError::NoColumn {
+            table: table.clone(),
+            column: name.to_owned(),
+            setting,
+        })?;
+        if info.generated {
+            return Err(TargetError::Generated(name.to_owned()));
+        }
+        Ok(info)
+    }
+}
+
+pub fn organization_statements<F>(target: &OrganizationTarget, column: F) -> Result<OrganizationStatements, TargetError>
+where
+    F: Fn(&str) -> Option<ColumnInfo> + 'static,
+{
+    let table = table_name(&target.schema, &target.table);
+    let lookup = checked(&table, column);
+    let clerk = quote_ident(&target.clerk_org_id);
+    let clerk_info = lookup(&target.clerk_org_id, "organization.column.clerk_org_id")?;
+    text_expr(&target.clerk_org_id, &clerk_info.kind, "$1")?;
+    let mapped: &Mapped<'_> = &[
+        (&target.name, "organization.column.name", "$2", false),
+        (&target.slug, "organization.column.slug", "$3", false),
+        (&target.image_url, "organization.column.image_url", "$4", false),
+        (&target.created_at, "organization.column.created_at", "$5", true),
+        (&target.updated_at, "organization.column.updated_at", "$6", true),
+    ];
+    let (set_list, mut columns, mut values) = assignments(&clerk, mapped, &lookup)?;
+    if let Some(id) = &target.id {
+        if let Some(value) = generated_id(id, &lookup(id, "organization.column.id")?, None)? {
+            columns.push(quote_ident(id));
+            values.push(value);
+        }
+    }
+    Ok(OrganizationStatements {
+        upsert: format!(
+            "WITH updated AS (UPDATE {table} SET {} WHERE {clerk} = $1 RETURNING 1) \
+             INSERT INTO {table} ({}) SELECT {} WHERE NOT EXISTS (SELECT FROM updated) RETURNING 1",
+            set_list.join(", "),
+            columns.join(", "),
+            values.join(", ")
+        ),
+        delete: format!("DELETE FROM {table} WHERE {clerk} = $1"),
+        has_row: format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE {clerk} = $1)"),
+        unlisted: unlisted_sql(&table, &clerk, ""),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app_tables::users_sql::ColumnKind;
+    use crate::settings::Settings;
+
+    fn col(kind: ColumnKind) -> Option<ColumnInfo> {
+        Some(ColumnInfo { kind, not_null: true, has_default: false, generated: false, unique: false })
+    }
+
+    /// The columns `prisma migrate` makes of the README's Organization and Membership models.
+    fn prisma(name: &str) -> Option<ColumnInfo> {
+        match name {
+            "createdAt" | "updatedAt" => col(ColumnKind::Timestamp),
+            "id" | "clerkOrgId" | "name" | "slug" | "imageUrl" | "clerkMembershipId" | "organizationId" | "userId"
+            | "role" => col(ColumnKind::Text),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn an_organization_is_upserted_by_its_clerk_id_with_a_new_id_when_inserted() {
+        let s = organization_statements(&Settings::default().organizations, prisma).unwrap();
+        assert_eq!(
+            s.upsert,
+            "WITH updated AS (UPDATE \"public\".\"Organization\" SET \"clerkOrgId\" = $1, \"name\" = $2, \"slug\" = $3, \
+             \"imageUrl\" = $4, \"createdAt\" = ((\'epoch\'::pg_catalog.timestamptz + $5 * \'1 millisecond\'::pg_catalog.interval) AT TIME ZONE \'UTC\'), \
+             \"updatedAt\" = ((\'epoch\'::pg_catalog.timestamptz + $6 * \'1 millisecond\'::pg_catalog.interval) AT TIME ZONE \'UTC\') \
+             WHERE \"clerkOrgId\" = $1 RETURNING 1) \
+             INSERT INTO \"public\".\"Organization\" (\"clerkOrgId\", \"name\", \"slug\", \"imageUrl\", \"createdAt\", \"updatedAt\", \"id\") \
+             SELECT $1, $2, $3, $4, ((\'epoch\'::pg_catalog.timestamptz + $5 * \'1 millisecond\'::pg_catalog.interval) AT TIME ZONE \'UTC\'), \
+             ((\'epoch\'::pg_catalog.timestamptz + $6 * \'1 millisecond\'::pg_catalog.interval) AT TIME ZONE \'UTC\'), \
+             pg_catalog.gen_random_uuid()::pg_catalog.text WHERE NOT EXISTS (SELECT FROM updated) RETURNING 1"
+        );
+        assert_eq!(s.delete, "DELETE FROM \"public\".\"Organization\" WHERE \"clerkOrgId\" = $1");
+    }
+
+    #[test]
+    fn a_hostile_table_name_is_quoted() {
+        let mut target = Settings::default().organizations.clone();
+        target.table = "Org\"; DROP TABLE x; --".into();
+        let s = organization_statements(&target, prisma).unwrap();
+        assert!(s.delete.starts_with("DELETE FROM \"public\".\"Org\"\"; DROP TABLE x; --\" WHERE"), "{}", s.delete);
+    }
+}
