@@ -8,6 +8,16 @@ extension_dir="$("$PG_CONFIG" --sharedir)/extension"
 current="$(sed -n 's/^version = "\(.*\)"/\1/p' "${E2E_ROOT}/Cargo.toml" | head -n1)"
 work="$E2E_WORK"
 
+# A released install script, beside the current one. The distribution's extension directory is
+# root's: an ordinary user (who installed through sudo) puts it there through sudo too.
+install_released() {
+    if [ -w "$extension_dir" ]; then
+        cp "$1" "${extension_dir}/"
+    else
+        as_root install -m 644 "$1" "${extension_dir}/"
+    fi
+}
+
 # What a release must keep: secrets, settings, the inbox, the users.
 data_of() {
     q -d "$1" <<'SQL'
@@ -27,7 +37,7 @@ for released in "${E2E_ROOT}"/sql/released/clerk_sync--*.sql; do
     old="$(basename "$released" .sql)"
     old="${old#clerk_sync--}"
     [ "$old" = "$current" ] && continue
-    cp "$released" "${extension_dir}/"
+    install_released "$released"
     db="e2e_upgrade_${old//./_}"
     q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS ${db}" -c "CREATE DATABASE ${db}"
     q -d "$db" -c "CREATE EXTENSION clerk_sync VERSION '${old}'" -f "${E2E_ROOT}/tests/fixtures/prisma_schema.sql"
