@@ -46,7 +46,7 @@ pub fn prisma_schema() {
     Spi::run(PRISMA_SCHEMA).unwrap();
 }
 
-/// The seed app's tables and the README's "Organization" and "Membership".
+/// The seed app's tables and the "Organization" and "Membership" of docs/organizations.md.
 pub fn prisma_b2b_schema() {
     prisma_schema();
     Spi::run(PRISMA_ORGANIZATIONS).unwrap();

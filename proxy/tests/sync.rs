@@ -223,7 +223,7 @@ impl Harness {
             .arg("sync")
             .args(flags)
             .current_dir(&self.dir)
-            // The role sync connects as: one with only the grants the README gives it, when the
+            // The role sync connects as: one with only the grants docs/sync.md gives it, when the
             // caller made one; the harness itself reads and resets the tables as a superuser.
             .env(
                 "DATABASE_URL",

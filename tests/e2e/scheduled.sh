@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's pg_cron recipe, as it stands: its SQL block is run in the cron database, the two
+# The pg_cron recipe of docs/operating.md, as it stands: its SQL block is run in the cron database, the two
 # jobs are checked, and each job's command is run in the app's database. Needs a cluster with
 # shared_preload_libraries including pg_cron and cron.database_name = postgres (scripts/test
 # starts one so).
@@ -8,13 +8,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DB=app
 recipe="$E2E_WORK/pg_cron.sql"
-python3 - "${E2E_ROOT}/README.md" >"$recipe" <<'PY'
+python3 - "${E2E_ROOT}/docs/operating.md" >"$recipe" <<'PY'
 import sys
 text = open(sys.argv[1]).read()
 after = text.split("<!-- tests/e2e/scheduled.sh runs the next block as it stands -->", 1)[1]
 print(after.split("```sql\n", 1)[1].split("```", 1)[0])
 PY
-expect_eq "the README has the recipe" "$(grep -c 'cron.schedule_in_database' "$recipe")" "2"
+expect_eq "docs/operating.md has the recipe" "$(grep -c 'cron.schedule_in_database' "$recipe")" "2"
 
 fresh_db "$DB"
 q -d "$DB" <<'SQL' >/dev/null

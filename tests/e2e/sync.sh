@@ -8,7 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DB=e2e_sync
 work="$E2E_WORK"
 fresh_db "$DB"
-# sync runs as a role with exactly the grants the README gives it.
+# sync runs as a role with exactly the grants docs/sync.md gives it.
 q -d "$DB" <<'SQL'
 SET client_min_messages = warning;
 DROP ROLE IF EXISTS e2e_sync;

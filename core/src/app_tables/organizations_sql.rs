@@ -114,7 +114,7 @@ mod tests {
         Some(ColumnInfo { kind, not_null: true, has_default: false, generated: false, unique: false })
     }
 
-    /// The columns `prisma migrate` makes of the README's Organization and Membership models.
+    /// The columns `prisma migrate` makes of docs/organizations.md's Organization and Membership models.
     fn prisma(name: &str) -> Option<ColumnInfo> {
         match name {
             "createdAt" | "updatedAt" => col(ColumnKind::Timestamp),

@@ -1,4 +1,4 @@
--- The README's policies, as PostgREST runs a request: the authenticated role, the verified
+-- The policies of docs/row-level-security.md, as PostgREST runs a request: the authenticated role, the verified
 -- session token's claims in request.jwt.claims (v1 and v2 tokens), ensure_user() before the
 -- request. A user sees their own row; members see their organization's rows; admins may change
 -- them.
