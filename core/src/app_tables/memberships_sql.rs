@@ -7,8 +7,10 @@
 //! Clerk id.
 
 use crate::app_tables::ident::quote_ident;
-use crate::app_tables::organizations_sql::{assignments, checked, table_name, Mapped};
-use crate::app_tables::users_sql::{generated_id, text_expr, unlisted_sql, ColumnInfo, TargetError};
+use crate::app_tables::organizations_sql::{assignments, Mapped};
+use crate::app_tables::users_sql::{
+    checked, generated_id, table_name, text_expr, unlisted_sql, ColumnInfo, TargetError,
+};
 use crate::settings::{MembershipTarget, OrganizationTarget, References, Target};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,25 +120,12 @@ where
         unlisted: unlisted_sql(&table, &clerk, ""),
     })
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app_tables::users_sql::ColumnKind;
+    use crate::app_tables::organizations_sql::tests::prisma;
     use crate::settings::Settings;
-
-    fn col(kind: ColumnKind) -> Option<ColumnInfo> {
-        Some(ColumnInfo { kind, not_null: true, has_default: false, generated: false, unique: false })
-    }
-
-    /// The columns `prisma migrate` makes of docs/organizations.md's Organization, Membership and User models.
-    fn prisma(name: &str) -> Option<ColumnInfo> {
-        match name {
-            "createdAt" | "updatedAt" => col(ColumnKind::Timestamp),
-            "id" | "clerkOrgId" | "name" | "slug" | "imageUrl" | "clerkMembershipId" | "organizationId" | "userId"
-            | "role" => col(ColumnKind::Text),
-            _ => None,
-        }
-    }
 
     #[test]
     fn a_membership_refers_to_the_rows_ids_or_to_clerk_ids() {

@@ -6,7 +6,9 @@
 //! image URL (text), $5 created_at, $6 updated_at (Unix ms, bigint).
 
 use crate::app_tables::ident::quote_ident;
-use crate::app_tables::users_sql::{generated_id, text_expr, time_expr, unlisted_sql, ColumnInfo, TargetError};
+use crate::app_tables::users_sql::{
+    checked, generated_id, table_name, text_expr, time_expr, unlisted_sql, ColumnInfo, TargetError,
+};
 use crate::settings::OrganizationTarget;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,10 +20,6 @@ pub struct OrganizationStatements {
     pub has_row: String,
     /// The Clerk ids of the rows not in $1 (text[]); planned with it.
     pub unlisted: String,
-}
-
-pub(super) fn table_name(schema: &str, table: &str) -> String {
-    format!("{}.{}", quote_ident(schema), quote_ident(table))
 }
 
 /// (column, setting) of every optional column mapped, with its value parameter, as text or time.
@@ -46,25 +44,6 @@ where
         values.push(value);
     }
     Ok((set_list, columns, values))
-}
-
-/// A checked column lookup for `table`: the column must exist and not be generated.
-pub(super) fn checked<F>(table: &str, column: F) -> impl Fn(&str, &'static str) -> Result<ColumnInfo, TargetError> + '_
-where
-    F: Fn(&str) -> Option<ColumnInfo> + 'static,
-{
-    let table = table.to_owned();
-    move |name: &str, setting: &'static str| {
-        let info = column(name).ok_or_else(|| TargetError::NoColumn {
-            table: table.clone(),
-            column: name.to_owned(),
-            setting,
-        })?;
-        if info.generated {
-            return Err(TargetError::Generated(name.to_owned()));
-        }
-        Ok(info)
-    }
 }
 
 pub fn organization_statements<F>(target: &OrganizationTarget, column: F) -> Result<OrganizationStatements, TargetError>
@@ -105,7 +84,7 @@ where
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::app_tables::users_sql::ColumnKind;
     use crate::settings::Settings;
@@ -114,8 +93,9 @@ mod tests {
         Some(ColumnInfo { kind, not_null: true, has_default: false, generated: false, unique: false })
     }
 
-    /// The columns `prisma migrate` makes of docs/organizations.md's Organization and Membership models.
-    fn prisma(name: &str) -> Option<ColumnInfo> {
+    /// The columns `prisma migrate` makes of docs/organizations.md's Organization and Membership
+    /// models (the memberships table's tests use them too).
+    pub(in crate::app_tables) fn prisma(name: &str) -> Option<ColumnInfo> {
         match name {
             "createdAt" | "updatedAt" => col(ColumnKind::Timestamp),
             "id" | "clerkOrgId" | "name" | "slug" | "imageUrl" | "clerkMembershipId" | "organizationId" | "userId"

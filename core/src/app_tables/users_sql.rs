@@ -273,13 +273,22 @@ fn batch_statements(target: &Target, table: &str, clerk: &str, m: Mapping) -> Ba
     }
 }
 
-/// Builds the statements, looking each configured column up with `column`.
-pub fn build<F>(target: &Target, column: F) -> Result<TargetStatements, TargetError>
+/// `"schema"."table"`, both quoted.
+pub(super) fn table_name(schema: &str, table: &str) -> String {
+    format!("{}.{}", quote_ident(schema), quote_ident(table))
+}
+
+/// A checked column lookup for `table`, as every app table's statements use it: the column
+/// must exist and not be generated; a missing one names its setting.
+pub(super) fn checked<'a, F>(
+    table: &str,
+    column: F,
+) -> impl Fn(&str, &'static str) -> Result<ColumnInfo, TargetError> + 'a
 where
-    F: Fn(&str) -> Option<ColumnInfo>,
+    F: Fn(&str) -> Option<ColumnInfo> + 'a,
 {
-    let table = format!("{}.{}", quote_ident(&target.schema), quote_ident(&target.table));
-    let lookup = |name: &str, setting: &'static str| -> Result<ColumnInfo, TargetError> {
+    let table = table.to_owned();
+    move |name: &str, setting: &'static str| {
         let info = column(name).ok_or_else(|| TargetError::NoColumn {
             table: table.clone(),
             column: name.to_owned(),
@@ -289,7 +298,16 @@ where
             return Err(TargetError::Generated(name.to_owned()));
         }
         Ok(info)
-    };
+    }
+}
+
+/// Builds the statements, looking each configured column up with `column`.
+pub fn build<F>(target: &Target, column: F) -> Result<TargetStatements, TargetError>
+where
+    F: Fn(&str) -> Option<ColumnInfo>,
+{
+    let table = table_name(&target.schema, &target.table);
+    let lookup = checked(&table, column);
 
     let clerk = quote_ident(&target.clerk_user_id);
     let clerk_info = lookup(&target.clerk_user_id, "column.clerk_user_id")?;
