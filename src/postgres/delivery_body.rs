@@ -34,7 +34,7 @@ pub fn parse_body(body: &Body) -> Result<(pg_sys::Datum, Value), PayloadError> {
 }
 
 /// The text as jsonb, parsed by Postgres; raises when it is not JSON.
-pub fn jsonb_in(text: &str) -> Result<pg_sys::Datum, PayloadError> {
+fn jsonb_in(text: &str) -> Result<pg_sys::Datum, PayloadError> {
     // Text values cannot hold NUL, so the conversion does not fail.
     let text = std::ffi::CString::new(text).map_err(|_| PayloadError::NotAnObject)?;
     // SAFETY: jsonb_in takes a NUL-terminated C string; its result is palloc'd in the current
