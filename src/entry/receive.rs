@@ -46,9 +46,9 @@ enum Applied {
     Done(Outcome),
     /// A redelivery of a delivery that was applied: nothing changed.
     Duplicate,
-    /// The body is not a valid Clerk event: kept, answered 400.
+    /// The body is not a valid Clerk event: kept.
     Invalid(Failure),
-    /// Applying failed: kept, answered 500, applied again when Svix redelivers it.
+    /// Applying failed: kept, and applied again when Svix redelivers it.
     Failed(Failure),
 }
 
