@@ -39,6 +39,8 @@ pub enum ClerkSyncError {
     MissingParent(String, String),
     #[error("no stored delivery with svix-id \"{0}\"")]
     NoSuchDelivery(String),
+    #[error("delivery \"{0}\" applied, and its payload was not kept (keep_payloads = failed)")]
+    PayloadNotKept(String),
     /// Element `index` (from 0) of a function's array argument.
     #[error("{function} element {index}: {source}")]
     Element { function: &'static str, index: usize, source: Box<ClerkSyncError> },
@@ -77,6 +79,7 @@ impl ClerkSyncError {
             Self::UsernameExhausted(_) => ERRCODE_UNIQUE_VIOLATION,
             Self::MissingParent(..) => ERRCODE_FOREIGN_KEY_VIOLATION,
             Self::NoSuchDelivery(_) => ERRCODE_UNDEFINED_OBJECT,
+            Self::PayloadNotKept(_) => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             Self::Element { source, .. } => source.sqlstate(),
             Self::Replaced(..) => ERRCODE_FEATURE_NOT_SUPPORTED,
             Self::Random(_) | Self::Spi(_) => ERRCODE_INTERNAL_ERROR,
@@ -92,6 +95,9 @@ impl ClerkSyncError {
             Self::UnknownSecret(_) => Some("SELECT * FROM clerk_sync.secrets(); lists labels and fingerprints."),
             Self::Setting(_) | Self::Target(_) => Some("SELECT * FROM clerk_sync.settings(); lists every setting."),
             Self::NoSuchDelivery(_) => Some("SELECT msg_id FROM clerk_sync.inbox lists them."),
+            Self::PayloadNotKept(_) => Some(
+                "Only deliveries with a payload can be replayed: replay_failed() replays the failed ones; SELECT msg_id FROM clerk_sync.inbox WHERE payload IS NOT NULL lists the others. To bring the app's tables back in line with Clerk, run clerk-sync-proxy sync (see docs/sync.md); to keep every payload from now on, SELECT clerk_sync.set_setting('keep_payloads', 'all').",
+            ),
             Self::Replaced(..) => Some("ALTER EXTENSION clerk_sync UPDATE; and use the sync command of the same release."),
             Self::TemporaryObjects => Some(
                 "Call clerk_sync from a session without temporary tables, types or functions (DISCARD TEMP drops them); REVOKE TEMPORARY ON DATABASE from the roles that call it.",

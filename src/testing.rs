@@ -46,6 +46,11 @@ pub fn prisma_schema() {
     Spi::run(PRISMA_SCHEMA).unwrap();
 }
 
+/// Every delivery keeps its payload (setting `keep_payloads`), as before 0.6.0.
+pub fn keep_all_payloads() {
+    Spi::run("SELECT clerk_sync.set_setting('keep_payloads', 'all')").unwrap();
+}
+
 /// The seed app's tables and the "Organization" and "Membership" of docs/organizations.md.
 pub fn prisma_b2b_schema() {
     prisma_schema();

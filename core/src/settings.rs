@@ -19,6 +19,23 @@ pub enum DeleteMode {
     Soft,
 }
 
+/// Which deliveries keep their payload in the inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepPayloads {
+    /// Every delivery's: any delivery can be replayed, the app tables rebuilt from the inbox.
+    All,
+    /// Only while a delivery is unapplied or failed: once it applies, its row keeps the svix-id,
+    /// type, object id, event time, outcome, attempts and errors, not the payload.
+    Failed,
+}
+
+impl KeepPayloads {
+    /// Whether a delivery that ended `failed` (true) or applied (false) keeps its payload.
+    pub fn keeps(self, failed: bool) -> bool {
+        failed || self == KeepPayloads::All
+    }
+}
+
 /// Where users are written. Optional columns are `None` when not mapped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -82,6 +99,7 @@ pub struct Settings {
     pub timestamp_tolerance_s: u64,
     pub max_body_bytes: u64,
     pub redact_on_delete: bool,
+    pub keep_payloads: KeepPayloads,
     /// The Clerk instance this database serves; None: any.
     pub instance_id: Option<String>,
     /// The channel that applied changes are notified on; None: no notifications.
@@ -203,6 +221,19 @@ pub const SPECS: &[SettingSpec] = &[
         description: "On user.deleted, replace the personal data in that user's stored payloads",
         apply: |s, v| {
             s.redact_on_delete = boolean(v)?;
+            Ok(())
+        },
+    },
+    SettingSpec {
+        name: "keep_payloads",
+        default: "failed",
+        description: "Which deliveries keep their payload in the inbox: failed (only until they apply; applied ones cannot be replayed) or all (any can be replayed)",
+        apply: |s, v| {
+            s.keep_payloads = match v.trim() {
+                "all" => KeepPayloads::All,
+                "failed" => KeepPayloads::Failed,
+                _ => return Err(format!("\"{v}\" is neither all nor failed")),
+            };
             Ok(())
         },
     },
@@ -367,6 +398,7 @@ impl Default for Settings {
             timestamp_tolerance_s: 0,
             max_body_bytes: 0,
             redact_on_delete: false,
+            keep_payloads: KeepPayloads::All,
             instance_id: None,
             notify_channel: None,
             pending_sessions: PendingSessions::SignedOut,
@@ -418,6 +450,25 @@ impl Default for Settings {
     }
 }
 
+/// The first release whose installs keep only failed deliveries' payloads by default.
+const KEEP_FAILED_PAYLOADS_SINCE: (u32, u32, u32) = (0, 6, 0);
+
+impl Settings {
+    /// The defaults of an install whose SQL is release `version` (`pg_extension.extversion`): one
+    /// made before 0.6.0 keeps every payload, as it did, until its setting says otherwise (the
+    /// update script to 0.6.0 writes `keep_payloads = all` down).
+    pub fn defaults_of_release(version: &str) -> Settings {
+        let mut settings = Settings::default();
+        let mut parts = version.split('.').map(|part| part.parse::<u32>().ok());
+        if let (Some(Some(major)), Some(Some(minor)), Some(Some(patch))) = (parts.next(), parts.next(), parts.next()) {
+            if (major, minor, patch) < KEEP_FAILED_PAYLOADS_SINCE {
+                settings.set("keep_payloads", "all").expect("a valid value");
+            }
+        }
+        settings
+    }
+}
+
 pub fn spec(name: &str) -> Result<&'static SettingSpec, SettingError> {
     SPECS.iter().find(|s| s.name == name).ok_or_else(|| SettingError::Unknown(name.to_owned()))
 }
@@ -452,6 +503,7 @@ mod tests {
         assert_eq!(s.timestamp_tolerance_s, 300);
         assert_eq!(s.max_body_bytes, 1024 * 1024);
         assert!(s.redact_on_delete);
+        assert_eq!(s.keep_payloads, KeepPayloads::Failed);
         assert_eq!(s.target.schema, "public");
         assert_eq!(s.target.table, "User");
         assert_eq!(s.target.clerk_user_id, "clerkUserId");
@@ -496,12 +548,37 @@ mod tests {
         assert!(matches!(validate("membership.column.user", ""), Err(SettingError::Invalid { .. })));
         assert!(validate("organization.column.slug", "").is_ok());
         assert!(matches!(validate("redact_on_delete", "maybe"), Err(SettingError::Invalid { .. })));
+        assert!(matches!(validate("keep_payloads", "none"), Err(SettingError::Invalid { .. })));
+        assert!(validate("keep_payloads", " all ").is_ok());
         assert!(matches!(validate("target_table", ""), Err(SettingError::Invalid { .. })));
         assert!(matches!(validate("column.clerk_user_id", ""), Err(SettingError::Invalid { .. })));
         assert!(matches!(validate("column.email", &"x".repeat(64)), Err(SettingError::Invalid { .. })));
         assert!(validate("column.email", "").is_ok());
         assert!(validate("column.email", "e\"; DROP TABLE x; --").is_ok(), "any name is fine: it is quoted");
         assert_eq!(validate("no_such", "1"), Err(SettingError::Unknown("no_such".into())));
+    }
+
+    #[test]
+    fn applied_deliveries_keep_their_payload_only_when_all_are_kept() {
+        assert!(KeepPayloads::All.keeps(false) && KeepPayloads::All.keeps(true));
+        assert!(!KeepPayloads::Failed.keeps(false), "an applied delivery's payload goes");
+        assert!(KeepPayloads::Failed.keeps(true), "a failed delivery's payload stays until it applies");
+    }
+
+    #[test]
+    fn installs_made_before_0_6_0_keep_every_payload() {
+        for (version, keep) in [
+            ("0.5.0", KeepPayloads::All),
+            ("0.1.0", KeepPayloads::All),
+            ("0.6.0", KeepPayloads::Failed),
+            ("0.10.0", KeepPayloads::Failed),
+            ("1.0.0", KeepPayloads::Failed),
+            ("unknown", KeepPayloads::Failed),
+        ] {
+            let settings = Settings::defaults_of_release(version);
+            assert_eq!(settings.keep_payloads, keep, "{version}");
+            assert_eq!(settings.value("keep_payloads"), Ok(if keep == KeepPayloads::All { "all" } else { "failed" }));
+        }
     }
 
     #[test]

@@ -170,6 +170,7 @@ mod tests {
     #[pg_test]
     fn a_deleted_user_takes_their_memberships_and_their_public_data_is_erased() {
         prisma_b2b_schema();
+        keep_all_payloads();
         text_query("SELECT clerk_sync.add_secret($1)", &[TEST_SECRET]);
         assert_eq!(receive("msg_m1", MEMBER_CREATED)["outcome"], "created");
         assert_eq!(

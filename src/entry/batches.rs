@@ -161,6 +161,7 @@ fn replay_chunk(msg_ids: &[String], settings: Rc<Settings>) -> Vec<(String, Stri
     let mut distinct = msg_ids.to_vec();
     distinct.sort_unstable();
     distinct.dedup();
+    let drop_applied = !settings.keep_payloads.keeps(false);
     let stored = inbox::stored_events(&distinct).or_report();
     if let Some(missing) = msg_ids.iter().find(|id| !stored.contains_key(*id)) {
         ClerkSyncError::NoSuchDelivery(missing.clone()).report();
@@ -205,7 +206,7 @@ fn replay_chunk(msg_ids: &[String], settings: Rc<Settings>) -> Vec<(String, Stri
             }
         }
     }
-    inbox::record_replays(&replays).or_report();
+    inbox::record_replays(&replays, drop_applied).or_report();
     outcomes
 }
 
@@ -223,6 +224,7 @@ mod tests {
     /// a payload that is not an event, and an event type that is not applied.
     fn stored_deliveries(app_holds_a_name: bool) -> Vec<String> {
         prisma_schema();
+        keep_all_payloads();
         if app_holds_a_name {
             Spi::run("INSERT INTO \"User\" (id, email, username, \"updatedAt\") VALUES ('app', 'app@example.com', 'dora', now())").unwrap();
         }

@@ -132,6 +132,7 @@ impl<E: Into<ClerkSyncError>> From<E> for NotApplied {
 /// undone once the inbox says the delivery was recorded before.
 fn accept(msg_id: &str, body: Body, settings: Rc<Settings>) -> Answer {
     let (instance_id, channel) = (settings.instance_id.clone(), settings.notify_channel.clone());
+    let keep_payloads = settings.keep_payloads;
     let mut store = SpiStore::new(settings);
     let mut parsed: Option<(pg_sys::Datum, Envelope)> = None;
     let tried = subtransaction::attempt(|| -> Result<Outcome, NotApplied> {
@@ -141,7 +142,8 @@ fn accept(msg_id: &str, body: Body, settings: Rc<Settings>) -> Answer {
         let ours = parse_ours(&event, instance_id.as_deref())?;
         let outcome = engine::apply_ours(&mut store, ours.as_ref())?;
         notify::applied(channel.as_deref(), ours.as_ref(), outcome);
-        let delivery = Delivery::of(msg_id, &envelope, payload, outcome.word(), None, store.erased());
+        let kept = keep_payloads.keeps(false).then_some(payload);
+        let delivery = Delivery::of(msg_id, &envelope, kept, outcome.word(), None, store.erased());
         if !inbox::record(&delivery)? {
             return Err(NotApplied::Duplicate);
         }
@@ -168,7 +170,7 @@ fn accept(msg_id: &str, body: Body, settings: Rc<Settings>) -> Answer {
         Err(failure) => Applied::Failed(failure),
     };
     if let Some(failure) = result.failure() {
-        let delivery = Delivery::of(msg_id, &envelope, payload, "failed", Some(failure), false);
+        let delivery = Delivery::of(msg_id, &envelope, Some(payload), "failed", Some(failure), false);
         if !record(&delivery) {
             // Recorded before, with an outcome that stands: this redelivery changed nothing.
             return Answer::Recorded { msg_id: msg_id.to_owned(), envelope, result: Applied::Duplicate };
@@ -228,20 +230,22 @@ fn ingest(msg_id: Option<&str>, payload: Option<RawJsonb>) -> &'static str {
 }
 
 /// Applies the stored payload of one delivery again and records the outcome; a failure is
-/// recorded (`failed`) and rolled back, never raised.
+/// recorded (`failed`) and rolled back, never raised. Raises when the delivery applied and its
+/// payload was not kept (`keep_payloads = failed`).
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn replay(msg_id: Option<&str>) -> &'static str {
     replay_delivery(msg_id.ok_or(ClerkSyncError::NullArgument("msg_id")).or_report())
 }
 
-/// `replay` of one delivery; raises when there is no such delivery.
+/// `replay` of one delivery; raises when there is no such delivery or no payload kept.
 pub fn replay_delivery(msg_id: &str) -> &'static str {
     let event = inbox::stored_event(msg_id)
         .and_then(|stored| stored.ok_or_else(|| ClerkSyncError::NoSuchDelivery(msg_id.to_owned())))
         .or_report();
     let settings = config_cache::settings().or_report();
     let (instance_id, channel) = (settings.instance_id.clone(), settings.notify_channel.clone());
+    let drop_applied = !settings.keep_payloads.keeps(false);
     let mut store = SpiStore::new(settings);
     let tried = subtransaction::attempt(|| -> Result<Outcome, ClerkSyncError> {
         let event = event.ok_or(ClerkSyncError::NullArgument("payload"))?;
@@ -255,6 +259,6 @@ pub fn replay_delivery(msg_id: &str) -> &'static str {
         Ok(Err(error)) => ("failed", Some(Failure::from(&error))),
         Err(failure) => ("failed", Some(failure)),
     };
-    inbox::record_replay(msg_id, outcome, failure.as_ref()).or_report();
+    inbox::record_replay(msg_id, outcome, failure.as_ref(), drop_applied).or_report();
     outcome
 }

@@ -41,6 +41,7 @@ mod tests {
     #[pg_test]
     fn another_instances_events_are_kept_as_foreign_and_applied_nowhere() {
         configured();
+        keep_all_payloads();
         Spi::run("SELECT clerk_sync.set_setting('instance_id', 'ins_production')").unwrap();
         let answer = receive("msg_dev", body(CREATED));
         assert_eq!((answer["status"].clone(), answer["outcome"].clone()), (json!(200), json!("foreign")));

@@ -93,7 +93,11 @@ fn load_keys() -> Result<Rc<[SigningKey]>, ClerkSyncError> {
 
 fn load_settings() -> Result<Rc<Settings>, ClerkSyncError> {
     Spi::connect(|client| {
-        let mut settings = Settings::default();
+        let release = client
+            .select("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'clerk_sync'", None, &[])?
+            .first()
+            .get::<String>(1)?;
+        let mut settings = release.as_deref().map_or_else(Settings::default, Settings::defaults_of_release);
         for row in client.select("SELECT name, value FROM clerk_sync.setting", None, &[])? {
             if let (Some(name), Some(value)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
                 settings.set(&name, &value)?;

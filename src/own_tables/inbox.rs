@@ -103,28 +103,33 @@ thread_local! {
     ) };
 
     /// The stored payload of delivery $1, locked until the transaction ends.
+    /// Column 2: it applied and its payload was not kept.
     static STORED: Statement = const { Statement::new(
-        "SELECT payload FROM clerk_sync.inbox WHERE msg_id = $1 FOR UPDATE",
+        "SELECT payload, payload IS NULL AND outcome <> 'malformed' FROM clerk_sync.inbox WHERE msg_id = $1 FOR UPDATE",
         &[TEXT],
     ) };
 
     /// The stored payloads of deliveries $1, locked until the transaction ends.
+    /// Column 3 as STORED's column 2.
     static STORED_MANY: Statement = const { Statement::new(
-        "SELECT msg_id, payload FROM clerk_sync.inbox WHERE msg_id = ANY ($1) ORDER BY msg_id FOR UPDATE",
+        "SELECT msg_id, payload, payload IS NULL AND outcome <> 'malformed' FROM clerk_sync.inbox \
+         WHERE msg_id = ANY ($1) ORDER BY msg_id FOR UPDATE",
         &[TEXT_ARRAY],
     ) };
 
     /// Replays of deliveries $1 (arrays, element by element): $2 outcome, $3 SQLSTATE and $4
-    /// message of a failure, $5 how many times each was replayed.
+    /// message of a failure, $5 how many times each was replayed; $6: drop the payload of each
+    /// that applied.
     static RECORD_REPLAYS: Statement = const { Statement::new(
         "UPDATE clerk_sync.inbox AS i \
          SET attempts = i.attempts + r.times, outcome = r.outcome, error_code = r.code, \
              last_error = r.code || ': ' || r.message, \
-             applied_at = CASE WHEN r.code IS NULL THEN pg_catalog.now() ELSE i.applied_at END \
+             applied_at = CASE WHEN r.code IS NULL THEN pg_catalog.now() ELSE i.applied_at END, \
+             payload = CASE WHEN $6 AND r.code IS NULL THEN NULL ELSE i.payload END \
          FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), \
              pg_catalog.unnest($4), pg_catalog.unnest($5)) AS r (msg_id, outcome, code, message, times) \
          WHERE i.msg_id = r.msg_id",
-        &[TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, INT4_ARRAY],
+        &[TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, INT4_ARRAY, BOOL],
     ) };
 
     /// Erasure of the stored payloads of users $1; each user's looked up in the index on user_id
@@ -139,13 +144,15 @@ thread_local! {
         &[TEXT_ARRAY],
     ) };
 
-    /// A replay of delivery $1: $2 outcome, $3 SQLSTATE and $4 message of a failure.
+    /// A replay of delivery $1: $2 outcome, $3 SQLSTATE and $4 message of a failure; $5: drop
+    /// the payload if it applied.
     static RECORD_REPLAY: Statement = const { Statement::new(
         "UPDATE clerk_sync.inbox \
          SET attempts = attempts + 1, outcome = $2, error_code = $3, last_error = $3 || ': ' || $4, \
-             applied_at = CASE WHEN $3 IS NULL THEN pg_catalog.now() ELSE applied_at END \
+             applied_at = CASE WHEN $3 IS NULL THEN pg_catalog.now() ELSE applied_at END, \
+             payload = CASE WHEN $5 AND $3 IS NULL THEN NULL ELSE payload END \
          WHERE msg_id = $1",
-        &[TEXT, TEXT, TEXT, TEXT],
+        &[TEXT, TEXT, TEXT, TEXT, BOOL],
     ) };
 
     /// Erasure of user $1's stored payloads.
@@ -174,22 +181,23 @@ pub struct Delivery<'a> {
     pub event_type: Option<&'a str>,
     pub user_id: Option<&'a str>,
     pub event_at_ms: Option<f64>,
-    /// The body as `jsonb`; None when it is not JSON.
+    /// The body as `jsonb`; None when it is not JSON, or not kept (setting `keep_payloads`).
     pub payload: Option<pg_sys::Datum>,
     /// Kept only when the body is not JSON.
     pub raw_body: Option<&'a str>,
     pub outcome: &'a str,
     pub failure: Option<&'a Failure>,
-    /// Store the payload erased: its user is deleted and erasure is on.
+    /// Store the payload (if kept) erased: its user is deleted and erasure is on.
     pub erased: bool,
 }
 
 impl<'a> Delivery<'a> {
-    /// A delivery whose body is JSON, with what its envelope says.
+    /// A delivery whose body is JSON, with what its envelope says; `payload` None when it is
+    /// not kept.
     pub fn of(
         msg_id: &'a str,
         envelope: &'a Envelope,
-        payload: pg_sys::Datum,
+        payload: Option<pg_sys::Datum>,
         outcome: &'a str,
         failure: Option<&'a Failure>,
         erased: bool,
@@ -199,7 +207,7 @@ impl<'a> Delivery<'a> {
             event_type: envelope.event_type.as_deref(),
             user_id: envelope.user_id.as_deref(),
             event_at_ms: envelope.event_at_ms,
-            payload: Some(payload),
+            payload,
             raw_body: None,
             outcome,
             failure,
@@ -243,7 +251,7 @@ pub fn record(delivery: &Delivery) -> Result<bool, ClerkSyncError> {
         text(delivery.failure.map(|f| f.sqlstate.as_str())),
         text(delivery.failure.map(|f| f.message.as_str())),
     ];
-    let insert = if delivery.erased { &INSERT_ERASED_DELIVERY } else { &INSERT_DELIVERY };
+    let insert = if delivery.erased && delivery.payload.is_some() { &INSERT_ERASED_DELIVERY } else { &INSERT_DELIVERY };
     if insert.with(|s| s.execute(&args, |rows| Ok(!rows.is_empty())))? {
         return Ok(true);
     }
@@ -251,37 +259,55 @@ pub fn record(delivery: &Delivery) -> Result<bool, ClerkSyncError> {
 }
 
 /// The stored payload of a delivery, trimmed to what the engine reads, and locked for a replay:
-/// None when there is no such delivery, Some(None) when its body was not JSON.
+/// None when there is no such delivery, Some(None) when its body was not JSON; an error when it
+/// applied and its payload was not kept.
 pub fn stored_event(msg_id: &str) -> Result<Option<Option<Value>>, ClerkSyncError> {
-    STORED.with(|s| {
+    let stored = STORED.with(|s| {
         s.execute(&[msg_id.into()], |rows| {
             if rows.is_empty() {
                 return Ok(None);
             }
-            let payload = rows.first().get_datum_by_ordinal(1)?;
+            let row = rows.first();
+            let not_kept = row.get::<bool>(2)? == Some(true);
+            let payload = row.get_datum_by_ordinal(1)?;
             // SAFETY: column 1 is the jsonb payload; it is read before the SPI call ends.
             let event = payload.and_then(|datum| unsafe { RawJsonb::from_datum(datum, false) });
-            Ok(Some(event.map(|jsonb| jsonb.to_value(&EVENT_FIELDS))))
+            Ok(Some((not_kept, event.map(|jsonb| jsonb.to_value(&EVENT_FIELDS)))))
         })
-    })
+    })?;
+    match stored {
+        Some((true, _)) => Err(ClerkSyncError::PayloadNotKept(msg_id.to_owned())),
+        Some((false, event)) => Ok(Some(event)),
+        None => Ok(None),
+    }
 }
 
 /// The stored payloads of `msg_ids`, trimmed as `stored_event`'s, locked for a replay; a
-/// delivery that is not stored is not in the map.
+/// delivery that is not stored is not in the map. An error names the first whose payload was
+/// not kept.
 pub fn stored_events(msg_ids: &[String]) -> Result<HashMap<String, Option<Value>>, ClerkSyncError> {
-    STORED_MANY.with(|s| {
+    let (stored, not_kept) = STORED_MANY.with(|s| {
         s.execute_planned_now(&[msg_ids.to_vec().into()], |mut rows| {
             let mut stored = HashMap::with_capacity(msg_ids.len());
+            let mut not_kept = None;
             while rows.next().is_some() {
                 let Some(msg_id) = rows.get::<String>(1)? else { continue };
+                if rows.get::<bool>(3)? == Some(true) {
+                    not_kept.get_or_insert(msg_id);
+                    continue;
+                }
                 let payload = rows.get_datum_by_ordinal(2)?;
                 // SAFETY: column 2 is the jsonb payload; it is read before the SPI call ends.
                 let event = payload.and_then(|datum| unsafe { RawJsonb::from_datum(datum, false) });
                 stored.insert(msg_id, event.map(|jsonb| jsonb.to_value(&EVENT_FIELDS)));
             }
-            Ok(stored)
+            Ok((stored, not_kept))
         })
-    })
+    })?;
+    match not_kept {
+        Some(msg_id) => Err(ClerkSyncError::PayloadNotKept(msg_id)),
+        None => Ok(stored),
+    }
 }
 
 /// One delivery's replays in a batch: the last outcome (and failure), how many times.
@@ -292,13 +318,14 @@ pub struct Replayed<'a> {
     pub times: i32,
 }
 
-pub fn record_replays(replays: &[Replayed]) -> Result<(), ClerkSyncError> {
+/// Records a batch's replays; `drop_applied`: the payload of each that applied goes.
+pub fn record_replays(replays: &[Replayed], drop_applied: bool) -> Result<(), ClerkSyncError> {
     let ids: Vec<String> = replays.iter().map(|r| r.msg_id.to_owned()).collect();
     let outcomes: Vec<String> = replays.iter().map(|r| r.outcome.to_owned()).collect();
     let codes: Vec<Option<String>> = replays.iter().map(|r| r.failure.as_ref().map(|f| f.sqlstate.clone())).collect();
     let messages: Vec<Option<String>> = replays.iter().map(|r| r.failure.as_ref().map(|f| f.message.clone())).collect();
     let times: Vec<i32> = replays.iter().map(|r| r.times).collect();
-    let args = [ids.into(), outcomes.into(), codes.into(), messages.into(), times.into()];
+    let args = [ids.into(), outcomes.into(), codes.into(), messages.into(), times.into(), drop_applied.into()];
     RECORD_REPLAYS.with(|s| s.execute_planned_now(&args, |_| Ok(())))
 }
 
@@ -307,12 +334,19 @@ pub fn redact_many(user_ids: &[String]) -> Result<(), ClerkSyncError> {
     REDACT_MANY.with(|s| s.execute_planned_now(&[user_ids.to_vec().into()], |_| Ok(())))
 }
 
-pub fn record_replay(msg_id: &str, outcome: &str, failure: Option<&Failure>) -> Result<(), ClerkSyncError> {
+/// Records a replay; `drop_applied`: its payload goes if it applied.
+pub fn record_replay(
+    msg_id: &str,
+    outcome: &str,
+    failure: Option<&Failure>,
+    drop_applied: bool,
+) -> Result<(), ClerkSyncError> {
     let args = [
         msg_id.into(),
         outcome.into(),
         failure.map(|f| f.sqlstate.clone()).into(),
         failure.map(|f| f.message.clone()).into(),
+        drop_applied.into(),
     ];
     RECORD_REPLAY.with(|s| s.execute(&args, |_| Ok(())))
 }
@@ -396,6 +430,7 @@ mod tests {
     #[pg_test]
     fn replay_one_all_failed_and_a_range_in_event_order() {
         prisma_schema();
+        keep_all_payloads();
         Spi::run("SELECT clerk_sync.set_setting('target_table', 'Nobody')").unwrap();
         assert_eq!(ingest("msg_u", &event(UPDATED)), "failed");
         assert_eq!(ingest("msg_c", &event(CREATED)), "failed");
@@ -419,6 +454,78 @@ mod tests {
             &[],
         );
         assert_eq!(plain.as_deref(), Some("stale,stale,stale"), "plain SELECT clerk_apply(payload) works too");
+    }
+
+    /// The hint of the error `query` raises.
+    fn hint_of(query: &str) -> Option<String> {
+        Spi::run(
+            "CREATE OR REPLACE FUNCTION public.hint_of(query text) RETURNS text LANGUAGE plpgsql AS $$ \
+             DECLARE hint text; BEGIN EXECUTE query; RETURN NULL; \
+             EXCEPTION WHEN OTHERS THEN GET STACKED DIAGNOSTICS hint = PG_EXCEPTION_HINT; RETURN hint; END $$",
+        )
+        .unwrap();
+        text_query("SELECT public.hint_of($1)", &[query])
+    }
+
+    #[pg_test]
+    fn with_keep_payloads_failed_a_payload_stays_only_until_its_delivery_applies() {
+        prisma_schema();
+        assert_eq!(text_query("SELECT clerk_sync.setting_value('keep_payloads')", &[]).as_deref(), Some("failed"));
+        assert_eq!(ingest("msg_1", &event(CREATED)), "created");
+        assert_eq!(inbox_field("msg_1", "payload"), None, "applied: its payload went");
+        assert_eq!(inbox_field("msg_1", "outcome").as_deref(), Some("created"));
+        assert_eq!(inbox_field("msg_1", "event_type").as_deref(), Some("user.created"));
+        assert_eq!(inbox_field("msg_1", "user_id").as_deref(), Some("user_2zQmA7bXkP4rLwN9sT1vC3dE5fG"));
+        assert_eq!(inbox_field("msg_1", "event_at").as_deref(), Some("2026-01-01 00:00:00.123+00"));
+        assert_eq!(ingest("msg_1", &event(UPDATED)), "duplicate", "the id still decides");
+        let mut late = event(UPDATED);
+        late["data"]["updated_at"] = json!(1);
+        late["timestamp"] = json!(1);
+        assert_eq!(ingest("msg_late", &late), "stale", "the order still decides");
+
+        Spi::run("SELECT clerk_sync.set_setting('target_table', 'Nobody')").unwrap();
+        assert_eq!(ingest("msg_f", &event(UPDATED)), "failed");
+        assert_eq!(ingest("msg_g", &event(UNICODE)), "failed");
+        Spi::run("SELECT clerk_sync.reset_setting('target_table')").unwrap();
+        assert!(inbox_field("msg_f", "payload").unwrap().contains("jane.doe"), "a failed delivery keeps it");
+        assert_eq!(ingest("msg_f", &event(UPDATED)), "updated", "Svix's redelivery applies it");
+        assert_eq!((inbox_field("msg_f", "payload"), inbox_field("msg_f", "attempts").as_deref()), (None, Some("2")));
+        let replayed = text_query("SELECT string_agg(msg_id || ':' || outcome, ',') FROM clerk_sync.replay_failed()", &[]);
+        assert_eq!(replayed.as_deref(), Some("msg_g:created"), "a failed delivery replays");
+        assert_eq!(inbox_field("msg_g", "payload"), None, "and then its payload goes");
+
+        for replay in [
+            "SELECT clerk_sync.replay('msg_1')",
+            "SELECT * FROM clerk_sync.replay_each(ARRAY['msg_1'])",
+            "SELECT * FROM clerk_sync.replay_range(now() - interval '1 hour', now() + interval '1 hour')",
+        ] {
+            assert_eq!(sqlstate_of(replay).as_deref(), Some("55000"), "{replay}");
+            assert!(hint_of(replay).unwrap().contains("replay_failed()"), "{replay}");
+        }
+        assert_eq!(inbox_field("msg_1", "attempts").as_deref(), Some("1"), "a refused replay records nothing");
+        let stats = text_query("SELECT string_agg(outcome || '=' || deliveries, ',') FROM clerk_sync.inbox_stats()", &[]);
+        assert_eq!(stats.as_deref(), Some("created=2,stale=1,updated=1"));
+
+        // What was kept before the switch stays replayable, and goes once replayed.
+        keep_all_payloads();
+        assert_eq!(ingest("msg_kept", &event(PHONE_ONLY)), "created");
+        Spi::run("SELECT clerk_sync.reset_setting('keep_payloads')").unwrap();
+        assert!(inbox_field("msg_kept", "payload").is_some());
+        assert_eq!(text_query("SELECT clerk_sync.replay('msg_kept')", &[]).as_deref(), Some("stale"));
+        assert_eq!(inbox_field("msg_kept", "payload"), None);
+    }
+
+    #[pg_test]
+    fn with_keep_payloads_failed_a_deleted_users_failed_deliveries_are_erased() {
+        prisma_schema();
+        Spi::run("SELECT clerk_sync.set_setting('target_table', 'Nobody')").unwrap();
+        assert_eq!(ingest("msg_f", &event(UPDATED)), "failed");
+        Spi::run("SELECT clerk_sync.reset_setting('target_table')").unwrap();
+        assert_eq!(ingest("msg_d", &event(DELETED)), "deleted");
+        let stored = inbox_field("msg_f", "payload").unwrap();
+        assert!(!stored.contains("jane.doe") && stored.contains("\"redacted\": true"), "{stored}");
+        assert_eq!(inbox_field("msg_d", "payload"), None);
+        assert_eq!(text_query("SELECT clerk_sync.replay('msg_f')", &[]).as_deref(), Some("stale"));
     }
 
     #[pg_test]
@@ -449,6 +556,7 @@ mod tests {
     #[pg_test]
     fn deletion_redacts_that_users_stored_payloads() {
         prisma_schema();
+        keep_all_payloads();
         ingest("msg_1", &event(CREATED));
         ingest("msg_2", &event(UPDATED));
         ingest("msg_s", &event(SESSION));
@@ -480,6 +588,7 @@ mod tests {
     #[pg_test]
     fn redaction_can_be_turned_off() {
         prisma_schema();
+        keep_all_payloads();
         Spi::run("SELECT clerk_sync.set_setting('redact_on_delete', 'off')").unwrap();
         ingest("msg_1", &event(CREATED));
         ingest("msg_3", &event(DELETED));

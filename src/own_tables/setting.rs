@@ -5,6 +5,7 @@ use clerk_sync_core::settings::{self, SPECS};
 use pgrx::prelude::*;
 
 use crate::error::{ClerkSyncError, OrReport};
+use crate::own_tables::config_cache;
 
 /// Used by the setting table's CHECK constraint, so that direct DML is validated too.
 #[pg_extern(immutable, parallel_safe)]
@@ -18,7 +19,7 @@ fn setting_is_valid(name: &str, value: &str) -> bool {
 #[pg_extern(stable, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
 fn setting_value(name: &str) -> String {
-    let settings = crate::own_tables::config_cache::settings().or_report();
+    let settings = config_cache::settings().or_report();
     settings.value(name).or_report().to_owned()
 }
 
@@ -67,12 +68,12 @@ fn settings() -> TableIterator<
             .collect::<Result<_, pgrx::spi::Error>>()
     })
     .or_report();
+    let effective = config_cache::settings().or_report();
     let rows: Vec<_> = SPECS
         .iter()
         .map(|spec| {
-            let stored = stored.iter().find(|(name, _)| name == spec.name).map(|(_, v)| v.clone());
-            let is_default = stored.is_none();
-            let value = stored.unwrap_or_else(|| spec.default.to_owned());
+            let is_default = !stored.iter().any(|(name, _)| name == spec.name);
+            let value = effective.value(spec.name).expect("every spec has a value").to_owned();
             (spec.name.to_owned(), value, is_default, spec.description.to_owned())
         })
         .collect();

@@ -22,7 +22,7 @@ install_released() {
 data_of() {
     q -d "$1" <<'SQL'
 SELECT string_agg(label || '/' || fingerprint, ',') FROM clerk_sync.secrets();
-SELECT string_agg(name || '=' || value, ',') FROM clerk_sync.settings() WHERE NOT is_default;
+SELECT string_agg(name || '=' || value, ',') FROM clerk_sync.settings() WHERE NOT is_default AND name <> 'keep_payloads';
 SELECT string_agg(msg_id || ':' || outcome, ',' ORDER BY msg_id) FROM clerk_sync.inbox;
 SELECT string_agg("clerkUserId" || ':' || username, ',' ORDER BY "clerkUserId") FROM "User";
 SQL
@@ -32,6 +32,8 @@ q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS
 q -d e2e_fresh -c "CREATE EXTENSION clerk_sync"
 q -d e2e_fresh -f "${E2E_ROOT}/tests/e2e/schema_fingerprint.sql" >"$work/fresh"
 expect_eq "a fresh install is version ${current}" "$(grep "^version " "$work/fresh")" "version ${current}"
+keep_payloads() { q -d "$1" -c "SELECT value || '/' || is_default FROM clerk_sync.settings() WHERE name = 'keep_payloads'"; }
+expect_eq "a fresh install keeps only failed deliveries' payloads" "$(keep_payloads e2e_fresh)" "failed/true"
 
 for released in "${E2E_ROOT}"/sql/released/clerk_sync--*.sql; do
     old="$(basename "$released" .sql)"
@@ -50,9 +52,13 @@ SQL
     ingest_fixture "$db" msg_3 user.deleted >/dev/null
     ingest_fixture "$db" msg_o organization.created >/dev/null
     before="$(data_of "$db")"
+    keep_before="$(keep_payloads "$db")"
     q -d "$db" -c "ALTER EXTENSION clerk_sync UPDATE"
     after="$(data_of "$db")"
     expect_eq "${old} → ${current}: secrets, settings, inbox and users survive the update" "$after" "$before"
+    expect_eq "${old} → ${current}: every payload is kept, with this library before the update and written down by it" \
+        "${keep_before} $(keep_payloads "$db") $(q -d "$db" -c "SELECT count(*) FROM clerk_sync.inbox WHERE payload IS NULL")" \
+        "all/true all/false 0"
     q -d "$db" -f "${E2E_ROOT}/tests/e2e/schema_fingerprint.sql" >"$work/upgraded"
     expect_eq "${old} → ${current}: the upgraded schema equals a fresh install" \
         "$(diff "$work/fresh" "$work/upgraded" | head -20)" ""
