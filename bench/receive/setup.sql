@@ -1,6 +1,6 @@
 -- The receive benchmark's data and contenders. Run by scripts/bench with
 -- psql -v n=<events> -v created=<fixture text> -v secret=<whsec_...>, in a database that has
--- clerk_sync and the sign-up guide's tables.
+-- clerk_sync, the sign-up guide's tables and bench/seed_users.sql's users (and bench.reset()).
 --
 -- n Clerk-shaped events of about 2.5 KB: 70 % user.created, 20 % user.updated (of created users,
 -- later), 10 % user.deleted (of created users, last). Each contender takes the next event from
@@ -8,7 +8,7 @@
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
-CREATE SCHEMA bench;
+CREATE SCHEMA IF NOT EXISTS bench;
 CREATE SEQUENCE bench.next;
 
 CREATE TABLE bench.event (seq bigint PRIMARY KEY, headers jsonb, body text NOT NULL);
@@ -65,14 +65,6 @@ CREATE FUNCTION bench.sign_all() RETURNS void LANGUAGE sql AS $$
         'svix-signature', clerk_sync.clerk_sign(s.secret, 'msg_bench_' || e.seq, extract(epoch FROM now())::bigint, e.body))
     FROM bench.secret s
 $$;
-
--- Empties what a run wrote, so that every contender starts from the same state.
-CREATE FUNCTION bench.reset() RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    TRUNCATE "User" CASCADE;
-    TRUNCATE clerk_sync.inbox, clerk_sync.user_state, clerk_sync.username_claim;
-    PERFORM setval('bench.next', 1, false);
-END $$;
 
 -- The ceiling: the pre-parsed row, upserted or deleted; no verification, no inbox, no ordering.
 CREATE FUNCTION bench.bare(s bigint) RETURNS void LANGUAGE plpgsql AS $$

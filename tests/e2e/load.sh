@@ -5,19 +5,22 @@
 # oracle and the inbox hold every message id once.
 # With FAULTS=1: meanwhile the proxy is killed with SIGKILL and restarted, and PostgreSQL is
 # stopped in immediate mode and restarted (needs E2E_DATA_DIR, the cluster's data directory).
-# CHAOS_USERS and CHAOS_SECONDS size the run (the longer run: CHAOS_USERS=5000).
+# CHAOS_USERS and CHAOS_SECONDS size the run (the longer run: CHAOS_USERS=5000); KEEP_PAYLOADS
+# (failed, the default, or all) is the inbox's setting keep_payloads for the run.
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "${E2E_ROOT}/scripts/lib.sh"
 
 LOADGEN_BIN="${LOADGEN_BIN:-${E2E_ROOT}/target/debug/clerk-sync-loadgen}"
-DB="e2e_load${FAULTS:+_faults}"
+KEEP="${KEEP_PAYLOADS:-failed}"
+DB="e2e_load${FAULTS:+_faults}_${KEEP}"
 USERS="${CHAOS_USERS:-300}"
 work="$E2E_WORK"
 loadgen_pid=""
 trap 'stop_pid "$loadgen_pid"; e2e_cleanup' EXIT
 
 fresh_db_with_secret "$DB"
+q -d "$DB" -v keep="$KEEP" <<<"SELECT clerk_sync.set_setting('keep_payloads', :'keep')" >/dev/null
 q -d "$DB" -f "${E2E_ROOT}/tests/fixtures/prisma_organizations.sql" >/dev/null
 start_proxy "$DB" POOL_SIZE=16 RUST_LOG=warn
 
@@ -47,6 +50,10 @@ sed 's/^/    /' "$work/chaos.out"
 [ -f "$work/faults" ] && cat "$work/faults"
 expect_eq "every delivery answered 2xx in the end, and the table equals the oracle" "$status" "0"
 expect_eq "no event lost" "$(grep -o 'lost=[0-9]*' "$work/chaos.out")" "lost=0"
+applied="outcome NOT IN ('failed', 'malformed')"
+expect_eq "keep_payloads = ${KEEP}: the applied deliveries with a payload, without one" \
+    "$(q -d "$DB" -c "SELECT count(*) FILTER (WHERE payload IS NOT NULL AND ${applied}) > 0, count(*) FILTER (WHERE payload IS NULL AND ${applied}) > 0 FROM clerk_sync.inbox")" \
+    "$([ "$KEEP" = all ] && echo "t|f" || echo "f|t")"
 
 stop_pid "$PROXY_PID"; PROXY_PID=""
 q -d postgres -c "DROP DATABASE ${DB}"

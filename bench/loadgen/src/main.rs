@@ -41,7 +41,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Distinct user.created deliveries through the proxy
+    /// Deliveries (70 % user.created, 20 % user.updated, 10 % user.deleted) to a webhook URL
     Http {
         /// The webhook URL, e.g. http://127.0.0.1:3000/api/webhooks/clerk
         url: String,
@@ -122,20 +122,40 @@ fn target(command: Command) -> Result<(Target, Load), String> {
     })
 }
 
-/// Distinct `user.created` deliveries, signed now, Clerk-shaped (the fixture with its ids changed).
+/// Clerk-shaped deliveries of about 2.4 KB (the fixture with a `public_metadata` bio), signed now,
+/// about users of this run alone, in the receive benchmark's mix: 70 % `user.created`, then 20 %
+/// `user.updated` of the first users created, then 10 % `user.deleted` of the next ones.
 fn deliveries(count: usize, key: &SigningKey) -> Vec<Delivery> {
     let template: Value = serde_json::from_str(FIXTURE).expect("fixture is JSON");
     let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970");
     let run = now.as_nanos() as u64;
     let timestamp = now.as_secs() as i64;
+    let (created, updated) = (count * 7 / 10, count * 2 / 10);
     (0..count)
         .map(|i| {
-            let mut event = template.clone();
-            let user_id = format!("user_load{run:x}{i:06}");
-            event["data"]["id"] = json!(user_id);
-            event["data"]["email_addresses"][0]["email_address"] = json!(format!("load{run:x}{i}@example.com"));
-            event["data"]["updated_at"] = json!(now.as_millis() as u64);
-            event["timestamp"] = json!(now.as_millis() as u64 + i as u64);
+            let at = now.as_millis() as u64 + i as u64;
+            let (kind, user) = if i < created {
+                ("user.created", i)
+            } else if i < created + updated {
+                ("user.updated", i - created)
+            } else {
+                ("user.deleted", i - created)
+            };
+            let user_id = format!("user_load{run:x}{user:06}");
+            let event = if kind == "user.deleted" {
+                json!({"type": kind, "object": "event", "timestamp": at, "data": {"id": user_id, "object": "user", "deleted": true}})
+            } else {
+                let mut event = template.clone();
+                event["type"] = json!(kind);
+                event["data"]["id"] = json!(user_id);
+                event["data"]["username"] = json!(format!("load{run:x}{user}"));
+                event["data"]["email_addresses"][0]["email_address"] = json!(format!("load{run:x}{user}@example.com"));
+                event["data"]["first_name"] = json!(if kind == "user.created" { "First" } else { "Renamed" });
+                event["data"]["public_metadata"] = json!({"bio": "lorem ipsum ".repeat(60)});
+                event["data"]["updated_at"] = json!(at);
+                event["timestamp"] = json!(at);
+                event
+            };
             let body = event.to_string();
             let msg_id = format!("msg_load{run:x}{i:06}");
             let signature = sign(key, &msg_id, timestamp, body.as_bytes());
