@@ -32,3 +32,7 @@ END
 $$;
 
 INSERT INTO clerk_sync.setting (name, value) VALUES ('keep_payloads', 'all') ON CONFLICT (name) DO NOTHING;
+
+-- Erasure's index holds only deliveries with a payload not erased yet.
+DROP INDEX clerk_sync.inbox_user_id;
+CREATE INDEX inbox_user_id ON clerk_sync.inbox (user_id) WHERE payload IS NOT NULL AND redacted_at IS NULL;

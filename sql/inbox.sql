@@ -30,7 +30,9 @@ BEGIN
     END IF;
 END
 $$;
-CREATE INDEX inbox_user_id ON clerk_sync.inbox (user_id);
+-- Erasure's way to a user's stored payloads: only deliveries with a payload not erased yet, so
+-- that a delivery whose payload is not kept (keep_payloads = failed) writes no entry.
+CREATE INDEX inbox_user_id ON clerk_sync.inbox (user_id) WHERE payload IS NOT NULL AND redacted_at IS NULL;
 CREATE INDEX inbox_received_at ON clerk_sync.inbox (received_at);
 CREATE INDEX inbox_failed ON clerk_sync.inbox (event_at, received_at) WHERE outcome = 'failed';
 REVOKE ALL ON clerk_sync.inbox FROM PUBLIC;

@@ -13,7 +13,7 @@ use clerk_sync_core::Settings;
 
 use crate::app_tables::memberships::{self, MembershipPlan};
 use crate::app_tables::organizations::{self, OrganizationPlan};
-use crate::app_tables::users::{self, TargetPlan};
+use crate::app_tables::users::{self, FirstInsert, TargetPlan};
 use crate::error::ClerkSyncError;
 use crate::own_tables::{inbox, user_state, username_claim};
 
@@ -22,11 +22,21 @@ pub struct SpiStore {
     settings: Rc<Settings>,
     target: Option<Rc<TargetPlan>>,
     erased: bool,
+    first_insert: FirstInsert,
+    /// The next mark is of an object never marked before.
+    mark_new: bool,
 }
 
 impl SpiStore {
     pub fn new(settings: Rc<Settings>) -> Self {
-        SpiStore { settings, target: None, erased: false }
+        SpiStore { settings, target: None, erased: false, first_insert: FirstInsert::Checked, mark_new: false }
+    }
+
+    /// A store that inserts without checking first — a user's row seen for the first time
+    /// (`FirstInsert::Plain`), and, when the event `creates` its object, that object's state —
+    /// for a delivery that is applied again with `new`'s store when it raises a unique violation.
+    pub fn inserting_plain(settings: Rc<Settings>, creates: bool) -> Self {
+        SpiStore { first_insert: FirstInsert::Plain, mark_new: creates, ..SpiStore::new(settings) }
     }
 
     /// The engine erased the event's user's stored payloads: the delivery being recorded is
@@ -83,7 +93,12 @@ impl Store for SpiStore {
         order_ms: i64,
         first_choice: Option<&str>,
     ) -> Result<Option<Moved>, Self::Error> {
-        let Some(first_seen) = user_state::mark(clerk_id, order_ms)? else {
+        let marked = if std::mem::take(&mut self.mark_new) {
+            user_state::mark_new(clerk_id, order_ms)?
+        } else {
+            user_state::mark(clerk_id, order_ms)?
+        };
+        let Some(first_seen) = marked else {
             return Ok(None);
         };
         let first_claim = first_choice.map(|name| username_claim::claim(name, clerk_id)).transpose()?;
@@ -107,7 +122,8 @@ impl Store for SpiStore {
     }
 
     fn write_user(&mut self, row: &UserRow, first_seen: bool) -> Result<Written, Self::Error> {
-        self.target()?.write(row, first_seen)
+        let first_insert = self.first_insert;
+        self.target()?.write(row, first_seen, first_insert)
     }
 
     fn delete_user(&mut self, clerk_id: &str, deleted_at_ms: i64) -> Result<(), Self::Error> {

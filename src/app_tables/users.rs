@@ -38,8 +38,18 @@ pub struct TargetPlan {
 
 /// The prepared `InsertNew`.
 enum InsertNewPlan {
-    OnConflictDoNothing(OwnedPreparedStatement),
+    OnConflictDoNothing { on_conflict: OwnedPreparedStatement, plain: OwnedPreparedStatement },
     Checked(OwnedPreparedStatement),
+}
+
+/// How a user seen for the first time is inserted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstInsert {
+    /// Whatever is in the table already: no error for a row that is there.
+    Checked,
+    /// Without `ON CONFLICT` when the table's unique indexes allow it: a row that is there
+    /// raises a unique violation (23505), and the caller applies the event again, `Checked`.
+    Plain,
 }
 
 /// A row's Clerk id and username (either may be NULL in the app's table).
@@ -122,13 +132,18 @@ fn written(statement: &OwnedPreparedStatement, row: &UserRow) -> Result<Option<W
 
 impl TargetPlan {
     /// Writes the user's row: inserts it, or updates it in place when it exists. `first_seen`
-    /// tries the insert first (a user clerk_sync has never seen usually has no row yet).
-    pub fn write(&self, row: &UserRow, first_seen: bool) -> Result<Written, ClerkSyncError> {
+    /// tries the insert first (a user clerk_sync has never seen usually has no row yet), as
+    /// `first_insert` says.
+    pub fn write(&self, row: &UserRow, first_seen: bool, first_insert: FirstInsert) -> Result<Written, ClerkSyncError> {
         table_owner::run_as(self.owner, || {
             if first_seen {
                 let inserted = match &self.insert_new {
-                    InsertNewPlan::OnConflictDoNothing(statement) => {
-                        execute(statement, &user_row_args(row)?, |rows| Ok(!rows.is_empty()))?
+                    InsertNewPlan::OnConflictDoNothing { plain, .. } if first_insert == FirstInsert::Plain => {
+                        execute(plain, &user_row_args(row)?, |_| Ok(()))?;
+                        Some(Written::Inserted)
+                    }
+                    InsertNewPlan::OnConflictDoNothing { on_conflict, .. } => {
+                        execute(on_conflict, &user_row_args(row)?, |rows| Ok(!rows.is_empty()))?
                             .then_some(Written::Inserted)
                     }
                     InsertNewPlan::Checked(statement) => written(statement, row)?,
@@ -208,7 +223,10 @@ fn build(target: &Target) -> Result<Option<TargetPlan>, ClerkSyncError> {
     // Prepared in the context they run in, so the plans are parsed with its search_path.
     table_owner::run_as(owner, || {
         let insert_new = match &statements.insert_new {
-            InsertNew::OnConflictDoNothing(sql) => InsertNewPlan::OnConflictDoNothing(prepare(sql, &USER_ROW_TYPES)?),
+            InsertNew::OnConflictDoNothing { on_conflict, plain } => InsertNewPlan::OnConflictDoNothing {
+                on_conflict: prepare(on_conflict, &USER_ROW_TYPES)?,
+                plain: prepare(plain, &USER_ROW_TYPES)?,
+            },
             InsertNew::Checked(sql) => InsertNewPlan::Checked(prepare(sql, &USER_ROW_TYPES)?),
         };
         Ok(Some(TargetPlan {

@@ -150,6 +150,7 @@ mod tests {
     #[pg_test]
     fn removal_is_a_deletion_unless_something_newer_than_the_listing_came() {
         prisma_schema();
+        keep_all_payloads();
         Spi::run("SELECT clerk_sync.set_setting('redact_on_delete', 'on')").unwrap();
         import(&[api_user("user_old", 1_000), api_user("user_new", 3_000)]);
         ingest(

@@ -65,9 +65,10 @@ macro_rules! redacted {
 
 const DELIVERY_TYPES: &[pg_sys::Oid] = &[TEXT, TEXT, TEXT, FLOAT8, JSONB, TEXT, TEXT, TEXT, TEXT];
 
-/// The insert of a delivery, its payload stored as `$payload` (an SQL expression of $5).
+/// The insert of a delivery, its payload stored as `$payload` (an SQL expression of $5), then
+/// `$on_conflict`.
 macro_rules! insert_delivery {
-    ($payload:expr, $redacted_at:literal) => {
+    ($payload:expr, $redacted_at:literal, $on_conflict:literal) => {
         concat!(
             "INSERT INTO clerk_sync.inbox (msg_id, event_type, user_id, event_at, payload, raw_body, attempts, ",
             "outcome, error_code, last_error, applied_at, redacted_at) ",
@@ -75,7 +76,8 @@ macro_rules! insert_delivery {
             $payload,
             ", $6, 1, $7, $8, $8 || ': ' || $9, CASE WHEN $8 IS NULL THEN pg_catalog.now() END, ",
             $redacted_at,
-            ") ON CONFLICT (msg_id) DO NOTHING RETURNING 1"
+            ")",
+            $on_conflict
         )
     };
 }
@@ -84,10 +86,19 @@ thread_local! {
     /// A delivery, once applied (or failed): $1 msg_id, $2 event_type, $3 user_id, $4 event time
     /// (Unix ms), $5 payload, $6 raw body (kept when it is not JSON), $7 outcome, $8 SQLSTATE and
     /// $9 message of a failure. No row back when the id was recorded before.
-    static INSERT_DELIVERY: Statement = const { Statement::new(insert_delivery!("$5", "NULL"), DELIVERY_TYPES) };
-    /// The same, its payload stored erased.
-    static INSERT_ERASED_DELIVERY: Statement =
-        const { Statement::new(insert_delivery!(redacted!("$5"), "pg_catalog.now()"), DELIVERY_TYPES) };
+    static INSERT_DELIVERY: Statement = const {
+        Statement::new(insert_delivery!("$5", "NULL", " ON CONFLICT (msg_id) DO NOTHING RETURNING 1"), DELIVERY_TYPES)
+    };
+    /// The same without `ON CONFLICT`, which checks the primary key only as it inserts: a
+    /// recorded id raises a unique violation.
+    static INSERT_NEW_DELIVERY: Statement = const { Statement::new(insert_delivery!("$5", "NULL", ""), DELIVERY_TYPES) };
+    /// The same as INSERT_DELIVERY, its payload stored erased.
+    static INSERT_ERASED_DELIVERY: Statement = const {
+        Statement::new(
+            insert_delivery!(redacted!("$5"), "pg_catalog.now()", " ON CONFLICT (msg_id) DO NOTHING RETURNING 1"),
+            DELIVERY_TYPES,
+        )
+    };
     /// A redelivery of a failed or malformed delivery, with the same parameters: it counts an
     /// attempt and replaces what was recorded. No row back for any other.
     static RETRY_DELIVERY: Statement = const { Statement::new(
@@ -132,15 +143,17 @@ thread_local! {
         &[TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY, INT4_ARRAY, BOOL],
     ) };
 
-    /// Erasure of the stored payloads of users $1; each user's looked up in the index on user_id
-    /// (see user_state.rs's LOCK_USERS for why the subquery).
+    /// Erasure of the stored payloads of users $1; each user's looked up in the index on user_id,
+    /// which holds the deliveries with a payload not erased yet (see user_state.rs's LOCK_USERS
+    /// for why the subquery).
     static REDACT_MANY: Statement = const { Statement::new(
         concat!(
         "UPDATE clerk_sync.inbox \
          SET payload = ", redacted!("payload"), ", raw_body = NULL, last_error = NULL, \
              redacted_at = pg_catalog.now() \
          WHERE redacted_at IS NULL AND msg_id = ANY (ARRAY (SELECT d.msg_id FROM ROWS FROM (pg_catalog.unnest($1)) AS k (id) \
-             CROSS JOIN LATERAL (SELECT msg_id FROM clerk_sync.inbox WHERE user_id = k.id OFFSET 0) AS d))"),
+             CROSS JOIN LATERAL (SELECT msg_id FROM clerk_sync.inbox \
+                 WHERE user_id = k.id AND payload IS NOT NULL AND redacted_at IS NULL OFFSET 0) AS d))"),
         &[TEXT_ARRAY],
     ) };
 
@@ -161,7 +174,7 @@ thread_local! {
         "UPDATE clerk_sync.inbox \
          SET payload = ", redacted!("payload"), ", raw_body = NULL, last_error = NULL, \
              redacted_at = pg_catalog.now() \
-         WHERE user_id = $1 AND redacted_at IS NULL \
+         WHERE user_id = $1 AND payload IS NOT NULL AND redacted_at IS NULL \
          RETURNING 1"),
         &[TEXT],
     ) };
@@ -231,9 +244,19 @@ impl<'a> Delivery<'a> {
     }
 }
 
+/// How a delivery's row is inserted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Insert {
+    /// Whatever was recorded before: a redelivery is told apart.
+    Checked,
+    /// As a delivery never recorded: one that was raises a unique violation (23505), and the
+    /// caller records it again, `Checked`.
+    New,
+}
+
 /// Records a delivery; false when it was recorded before with an outcome that stands (a
 /// redelivery, or a concurrent one that got there first).
-pub fn record(delivery: &Delivery) -> Result<bool, ClerkSyncError> {
+pub fn record(delivery: &Delivery, insert: Insert) -> Result<bool, ClerkSyncError> {
     let text = |v: Option<&str>| -> DatumWithOid<'static> { v.map(str::to_owned).into() };
     // SAFETY: the datum is a jsonb value built by this delivery's caller and still alive.
     let payload = match delivery.payload {
@@ -251,8 +274,12 @@ pub fn record(delivery: &Delivery) -> Result<bool, ClerkSyncError> {
         text(delivery.failure.map(|f| f.sqlstate.as_str())),
         text(delivery.failure.map(|f| f.message.as_str())),
     ];
-    let insert = if delivery.erased && delivery.payload.is_some() { &INSERT_ERASED_DELIVERY } else { &INSERT_DELIVERY };
-    if insert.with(|s| s.execute(&args, |rows| Ok(!rows.is_empty())))? {
+    let erased = delivery.erased && delivery.payload.is_some();
+    if insert == Insert::New && !erased {
+        return INSERT_NEW_DELIVERY.with(|s| s.execute(&args, |_| Ok(true)));
+    }
+    let statement = if erased { &INSERT_ERASED_DELIVERY } else { &INSERT_DELIVERY };
+    if statement.with(|s| s.execute(&args, |rows| Ok(!rows.is_empty())))? {
         return Ok(true);
     }
     RETRY_DELIVERY.with(|s| s.execute(&args, |rows| Ok(!rows.is_empty())))
@@ -428,6 +455,27 @@ mod tests {
     }
 
     #[pg_test]
+    fn a_new_users_insert_that_meets_an_app_row_is_applied_again_checking_first() {
+        prisma_schema();
+        Spi::run(
+            "INSERT INTO \"User\" (id, email, username, \"clerkUserId\", \"updatedAt\") VALUES \
+             ('from-the-old-route', 'old@example.com', 'jane.doe', 'user_2zQmA7bXkP4rLwN9sT1vC3dE5fG', now()), \
+             ('app-row', 'app@example.com', 'zoe_unal', NULL, now())",
+        )
+        .unwrap();
+        assert_eq!(ingest("msg_1", &event(CREATED)), "updated", "the row written before clerk_sync, in place");
+        assert_eq!(user_field("user_2zQmA7bXkP4rLwN9sT1vC3dE5fG", "id").as_deref(), Some("from-the-old-route"));
+        assert_eq!(user_field("user_2zQmA7bXkP4rLwN9sT1vC3dE5fG", "email").as_deref(), Some("jane.doe@example.com"));
+        assert_eq!(ingest("msg_2", &event(UNICODE)), "created");
+        let username = user_field("user_2zQmC9dZmR6tNyP1uV3xE5fG7hI", "username").unwrap();
+        assert!(username != "zoe_unal" && username.starts_with("zoe_unal"), "the app's row keeps its name: {username}");
+        assert_eq!(count("SELECT count(*) FROM \"User\""), 3);
+        assert_eq!(ingest("msg_3", &event(CREATED)), "stale", "a creation of a user seen before");
+        assert_eq!(ingest("msg_3", &event(CREATED)), "duplicate");
+        assert_eq!(count("SELECT count(*) FROM clerk_sync.inbox WHERE attempts = 1 AND outcome <> 'failed'"), 3);
+    }
+
+    #[pg_test]
     fn replay_one_all_failed_and_a_range_in_event_order() {
         prisma_schema();
         keep_all_payloads();
@@ -490,7 +538,8 @@ mod tests {
         assert!(inbox_field("msg_f", "payload").unwrap().contains("jane.doe"), "a failed delivery keeps it");
         assert_eq!(ingest("msg_f", &event(UPDATED)), "updated", "Svix's redelivery applies it");
         assert_eq!((inbox_field("msg_f", "payload"), inbox_field("msg_f", "attempts").as_deref()), (None, Some("2")));
-        let replayed = text_query("SELECT string_agg(msg_id || ':' || outcome, ',') FROM clerk_sync.replay_failed()", &[]);
+        let replayed =
+            text_query("SELECT string_agg(msg_id || ':' || outcome, ',') FROM clerk_sync.replay_failed()", &[]);
         assert_eq!(replayed.as_deref(), Some("msg_g:created"), "a failed delivery replays");
         assert_eq!(inbox_field("msg_g", "payload"), None, "and then its payload goes");
 
@@ -503,7 +552,8 @@ mod tests {
             assert!(hint_of(replay).unwrap().contains("replay_failed()"), "{replay}");
         }
         assert_eq!(inbox_field("msg_1", "attempts").as_deref(), Some("1"), "a refused replay records nothing");
-        let stats = text_query("SELECT string_agg(outcome || '=' || deliveries, ',') FROM clerk_sync.inbox_stats()", &[]);
+        let stats =
+            text_query("SELECT string_agg(outcome || '=' || deliveries, ',') FROM clerk_sync.inbox_stats()", &[]);
         assert_eq!(stats.as_deref(), Some("created=2,stale=1,updated=1"));
 
         // What was kept before the switch stays replayable, and goes once replayed.
@@ -518,6 +568,7 @@ mod tests {
     #[pg_test]
     fn with_keep_payloads_failed_a_deleted_users_failed_deliveries_are_erased() {
         prisma_schema();
+        assert_eq!(ingest("msg_c", &event(CREATED)), "created");
         Spi::run("SELECT clerk_sync.set_setting('target_table', 'Nobody')").unwrap();
         assert_eq!(ingest("msg_f", &event(UPDATED)), "failed");
         Spi::run("SELECT clerk_sync.reset_setting('target_table')").unwrap();
@@ -525,6 +576,8 @@ mod tests {
         let stored = inbox_field("msg_f", "payload").unwrap();
         assert!(!stored.contains("jane.doe") && stored.contains("\"redacted\": true"), "{stored}");
         assert_eq!(inbox_field("msg_d", "payload"), None);
+        assert_eq!(inbox_field("msg_c", "payload"), None, "nothing to erase is left as it is");
+        assert_eq!(count("SELECT count(*) FROM clerk_sync.inbox WHERE redacted_at IS NOT NULL"), 1);
         assert_eq!(text_query("SELECT clerk_sync.replay('msg_f')", &[]).as_deref(), Some("stale"));
     }
 

@@ -22,6 +22,13 @@ thread_local! {
 
     /// Tombstones user $1 at $2 (Unix ms) unless already deleted, or when $3 (only if older)
     /// unless the mark is not older than $2. A row when it did.
+    /// The same for an object never marked before: a plain insert, which raises a unique
+    /// violation (23505) when the object was marked before.
+    static MARK_NEW: Statement = const { Statement::new(
+        "INSERT INTO clerk_sync.user_state (clerk_user_id, high_water_ms) VALUES ($1, $2)",
+        &[TEXT, INT8],
+    ) };
+
     static TOMBSTONE: Statement = const { Statement::new(
         "INSERT INTO clerk_sync.user_state AS s (clerk_user_id, high_water_ms, deleted_at_ms) VALUES ($1, $2, $2) \
          ON CONFLICT (clerk_user_id) DO UPDATE \
@@ -83,6 +90,12 @@ pub fn mark(clerk_id: &str, order_ms: i64) -> Result<Option<bool>, ClerkSyncErro
             rows.next().map(|row| row.get::<bool>(1)).transpose().map(Option::flatten)
         })
     })
+}
+
+/// `mark` of an object this transaction takes for never marked: Some(true) (first seen), or a
+/// unique violation (23505) when it was marked before.
+pub fn mark_new(clerk_id: &str, order_ms: i64) -> Result<Option<bool>, ClerkSyncError> {
+    MARK_NEW.with(|s| s.execute(&[clerk_id.into(), order_ms.into()], |_| Ok(Some(true))))
 }
 
 /// Records the deletion (locking the user's state row until commit); false when the user was

@@ -77,7 +77,10 @@ pub enum TargetError {
 pub enum InsertNew {
     /// `INSERT … ON CONFLICT DO NOTHING RETURNING 1`, when the table's own unique indexes on the
     /// Clerk id (and the username) say when a row may not be inserted: a row back when it was.
-    OnConflictDoNothing(String),
+    /// `plain`: the same insert without `ON CONFLICT`, which checks no index before it inserts
+    /// (only as it inserts): a delivery tries it first, and when it raises a unique violation
+    /// the delivery is rolled back and applied again with `on_conflict`.
+    OnConflictDoNothing { on_conflict: String, plain: String },
     /// Checks both first; columns: the username is in use, it inserted.
     Checked(String),
 }
@@ -339,11 +342,9 @@ where
     // For a user seen for the first time: insert unless a row (one written before clerk_sync
     // was installed) already has the Clerk id, or another row the username.
     let insert_new = if clerk_info.unique && (target.username.is_none() || username_unique) {
-        InsertNew::OnConflictDoNothing(format!(
-            "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING 1",
-            insert_columns.join(", "),
-            insert_values.join(", ")
-        ))
+        let plain =
+            format!("INSERT INTO {table} ({}) VALUES ({})", insert_columns.join(", "), insert_values.join(", "));
+        InsertNew::OnConflictDoNothing { on_conflict: format!("{plain} ON CONFLICT DO NOTHING RETURNING 1"), plain }
     } else {
         InsertNew::Checked(format!(
             "WITH {taken}, inserted AS ({insert} AND NOT EXISTS (SELECT 1 FROM {table} WHERE {clerk} = $1) RETURNING 1) \
@@ -457,21 +458,21 @@ mod tests {
             s.upsert
         );
         assert!(s.delete.starts_with("DELETE FROM \"public\".\"User\" WHERE \"clerkUserId\" = $1"));
+        let plain = "INSERT INTO \"public\".\"User\" (\"clerkUserId\", \"email\", \"username\", \"firstName\", \"lastName\", \"photoUrl\", \"phoneNumber\", \"createdAt\", \"updatedAt\", \"id\") \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, (('epoch'::pg_catalog.timestamptz + $8 * '1 millisecond'::pg_catalog.interval) AT TIME ZONE 'UTC'), \
+                 (('epoch'::pg_catalog.timestamptz + $9 * '1 millisecond'::pg_catalog.interval) AT TIME ZONE 'UTC'), $10)";
         assert_eq!(
             s.insert_new,
-            InsertNew::OnConflictDoNothing(
-                "INSERT INTO \"public\".\"User\" (\"clerkUserId\", \"email\", \"username\", \"firstName\", \"lastName\", \"photoUrl\", \"phoneNumber\", \"createdAt\", \"updatedAt\", \"id\") \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, (('epoch'::pg_catalog.timestamptz + $8 * '1 millisecond'::pg_catalog.interval) AT TIME ZONE 'UTC'), \
-                 (('epoch'::pg_catalog.timestamptz + $9 * '1 millisecond'::pg_catalog.interval) AT TIME ZONE 'UTC'), $10) \
-                 ON CONFLICT DO NOTHING RETURNING 1"
-                    .into()
-            ),
+            InsertNew::OnConflictDoNothing {
+                on_conflict: format!("{plain} ON CONFLICT DO NOTHING RETURNING 1"),
+                plain: plain.into()
+            },
             "the table's unique indexes on the Clerk id and the username guard the plain insert"
         );
         assert_eq!(s.usernames, Usernames::UniqueInTarget);
         assert!(s.email_required);
-        let InsertNew::OnConflictDoNothing(insert_new) = &s.insert_new else { unreachable!() };
-        for sql in [insert_new, &s.upsert, &s.delete] {
+        let InsertNew::OnConflictDoNothing { on_conflict, plain } = &s.insert_new else { unreachable!() };
+        for sql in [on_conflict, plain, &s.upsert, &s.delete] {
             assert!(!sql.contains("clerk_sync."), "the app's statements touch nothing of clerk_sync's: {sql}");
         }
     }

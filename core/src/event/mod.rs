@@ -198,6 +198,17 @@ pub struct Envelope {
     pub event_at_ms: Option<f64>,
 }
 
+impl Envelope {
+    /// The event creates its object (`user.created`, `organization.created`,
+    /// `organizationMembership.created`): clerk_sync has usually never seen that object.
+    pub fn creates(&self) -> bool {
+        matches!(
+            self.event_type.as_deref(),
+            Some("user.created" | "organization.created" | "organizationMembership.created")
+        )
+    }
+}
+
 fn as_text(value: Option<&Value>) -> Option<String> {
     match value? {
         Value::Null => None,
@@ -303,6 +314,14 @@ mod tests {
 
     fn parse(text: &str) -> Result<ClerkEvent, PayloadError> {
         parse_event(&serde_json::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn creations_are_told_by_their_type() {
+        let creates = |text: &str| envelope(&serde_json::from_str(text).unwrap()).creates();
+        assert!(creates(CREATED));
+        assert!(!creates(UPDATED) && !creates(DELETED) && !creates(SESSION));
+        assert!(creates(r#"{"type": "organizationMembership.created"}"#) && !creates(r#"{"type": 7}"#));
     }
 
     #[test]
