@@ -19,7 +19,7 @@ CREATE TABLE bench.seed_state AS SELECT * FROM clerk_sync.user_state;
 
 -- Empties what a run wrote and puts the seeded users back, so that every contender starts from
 -- the same state.
-CREATE FUNCTION bench.reset() RETURNS void LANGUAGE plpgsql AS $$
+CREATE FUNCTION bench.reset() RETURNS void LANGUAGE plpgsql SET client_min_messages = warning AS $$
 BEGIN
     TRUNCATE "User" CASCADE;
     TRUNCATE clerk_sync.inbox, clerk_sync.user_state, clerk_sync.username_claim;

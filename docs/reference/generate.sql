@@ -128,6 +128,9 @@ SELECT reference.provoke('a mapped column that does not exist',
     $q$SELECT clerk_sync.set_setting('column.email', 'mail'), clerk_sync.clerk_apply('{"type": "user.created", "data": {"id": "user_1", "updated_at": 1}}')$q$);
 SELECT reference.provoke('a stored delivery that does not exist',
     $q$SELECT clerk_sync.replay('msg_none')$q$);
+SELECT clerk_sync.ingest('msg_applied', '{"type": "session.created", "object": "event", "data": {"user_id": "user_1"}}');
+SELECT reference.provoke('a replay of a delivery that applied, its payload not kept (keep_payloads = failed)',
+    $q$SELECT clerk_sync.replay('msg_applied')$q$);
 SELECT reference.provoke('the caller''s session holds temporary objects',
     $q$CREATE TEMP TABLE scratch (); SELECT clerk_sync.clerk_apply('{"type": "user.created", "data": {"id": "user_1", "updated_at": 1}}')$q$);
 CREATE ROLE reference_nobody;
