@@ -27,6 +27,8 @@ CREATE SCHEMA lp;
 CREATE TABLE lp.test_secret (secret text);
 INSERT INTO lp.test_secret VALUES ('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
 SELECT clerk_sync.add_secret(secret) IS NOT NULL AS secret_added FROM lp.test_secret;
+-- Every payload kept: section 4 replays deliveries that applied.
+SELECT clerk_sync.set_setting('keep_payloads', 'all');
 GRANT USAGE ON SCHEMA clerk_sync TO clerk_lp_proxy;
 GRANT EXECUTE ON FUNCTION clerk_sync.receive(jsonb, text) TO clerk_lp_proxy;
 SELECT clerk_sync.expose_webhook('api', 'clerk_lp_anon');
