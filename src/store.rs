@@ -13,30 +13,31 @@ use clerk_sync_core::Settings;
 
 use crate::app_tables::memberships::{self, MembershipPlan};
 use crate::app_tables::organizations::{self, OrganizationPlan};
-use crate::app_tables::users::{self, FirstInsert, TargetPlan};
+use crate::app_tables::users::{self, TargetPlan};
 use crate::error::ClerkSyncError;
 use crate::own_tables::{inbox, user_state, username_claim};
+use crate::postgres::statements::Inserts;
 
 /// The configured target's statements are prepared on the first step that needs them.
 pub struct SpiStore {
     settings: Rc<Settings>,
     target: Option<Rc<TargetPlan>>,
     erased: bool,
-    first_insert: FirstInsert,
+    inserts: Inserts,
     /// The next mark is of an object never marked before.
     mark_new: bool,
 }
 
 impl SpiStore {
     pub fn new(settings: Rc<Settings>) -> Self {
-        SpiStore { settings, target: None, erased: false, first_insert: FirstInsert::Checked, mark_new: false }
+        SpiStore { settings, target: None, erased: false, inserts: Inserts::Checking, mark_new: false }
     }
 
-    /// A store that inserts without checking first — a user's row seen for the first time
-    /// (`FirstInsert::Plain`), and, when the event `creates` its object, that object's state —
-    /// for a delivery that is applied again with `new`'s store when it raises a unique violation.
-    pub fn inserting_plain(settings: Rc<Settings>, creates: bool) -> Self {
-        SpiStore { first_insert: FirstInsert::Plain, mark_new: creates, ..SpiStore::new(settings) }
+    /// A store that inserts as new (`Inserts::AsNew`): a user's row seen for the first time,
+    /// and, when the event `creates` its object, that object's state; for a delivery that is
+    /// applied again with `new`'s store when it raises a unique violation.
+    pub fn inserting_as_new(settings: Rc<Settings>, creates: bool) -> Self {
+        SpiStore { inserts: Inserts::AsNew, mark_new: creates, ..SpiStore::new(settings) }
     }
 
     /// The engine erased the event's user's stored payloads: the delivery being recorded is
@@ -122,8 +123,8 @@ impl Store for SpiStore {
     }
 
     fn write_user(&mut self, row: &UserRow, first_seen: bool) -> Result<Written, Self::Error> {
-        let first_insert = self.first_insert;
-        self.target()?.write(row, first_seen, first_insert)
+        let inserts = self.inserts;
+        self.target()?.write(row, first_seen, inserts)
     }
 
     fn delete_user(&mut self, clerk_id: &str, deleted_at_ms: i64) -> Result<(), Self::Error> {

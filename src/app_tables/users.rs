@@ -19,7 +19,7 @@ use pgrx::spi::OwnedPreparedStatement;
 use crate::app_tables::catalog::{Cached, OfTable};
 use crate::app_tables::{catalog, table_owner};
 use crate::error::ClerkSyncError;
-use crate::postgres::statements::{execute, execute_planned_now, prepare, INT8, TEXT};
+use crate::postgres::statements::{execute, execute_planned_now, prepare, Inserts, INT8, TEXT};
 
 pub struct TargetPlan {
     relid: pg_sys::Oid,
@@ -40,16 +40,6 @@ pub struct TargetPlan {
 enum InsertNewPlan {
     OnConflictDoNothing { on_conflict: OwnedPreparedStatement, plain: OwnedPreparedStatement },
     Checked(OwnedPreparedStatement),
-}
-
-/// How a user seen for the first time is inserted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FirstInsert {
-    /// Whatever is in the table already: no error for a row that is there.
-    Checked,
-    /// Without `ON CONFLICT` when the table's unique indexes allow it: a row that is there
-    /// raises a unique violation (23505), and the caller applies the event again, `Checked`.
-    Plain,
 }
 
 /// A row's Clerk id and username (either may be NULL in the app's table).
@@ -133,12 +123,12 @@ fn written(statement: &OwnedPreparedStatement, row: &UserRow) -> Result<Option<W
 impl TargetPlan {
     /// Writes the user's row: inserts it, or updates it in place when it exists. `first_seen`
     /// tries the insert first (a user clerk_sync has never seen usually has no row yet), as
-    /// `first_insert` says.
-    pub fn write(&self, row: &UserRow, first_seen: bool, first_insert: FirstInsert) -> Result<Written, ClerkSyncError> {
+    /// `inserts` says (as new only when the table's unique indexes guard the plain insert).
+    pub fn write(&self, row: &UserRow, first_seen: bool, inserts: Inserts) -> Result<Written, ClerkSyncError> {
         table_owner::run_as(self.owner, || {
             if first_seen {
                 let inserted = match &self.insert_new {
-                    InsertNewPlan::OnConflictDoNothing { plain, .. } if first_insert == FirstInsert::Plain => {
+                    InsertNewPlan::OnConflictDoNothing { plain, .. } if inserts == Inserts::AsNew => {
                         execute(plain, &user_row_args(row)?, |_| Ok(()))?;
                         Some(Written::Inserted)
                     }

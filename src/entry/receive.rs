@@ -14,10 +14,11 @@ use serde_json::{json, Map, Value};
 use crate::entry::verify;
 use crate::error::{ClerkSyncError, OrReport};
 use crate::own_tables::config_cache;
-use crate::own_tables::inbox::{self, Delivery, Insert};
+use crate::own_tables::inbox::{self, Delivery};
 use crate::postgres::delivery_body::{parse_body, Body};
 use crate::postgres::jsonb::RawJsonb;
 use crate::postgres::notify;
+use crate::postgres::statements::Inserts;
 use crate::postgres::subtransaction::{self, Failure};
 use crate::postgres::unix_time;
 use crate::store::SpiStore;
@@ -130,41 +131,31 @@ impl<E: Into<ClerkSyncError>> From<E> for NotApplied {
     }
 }
 
-/// How an attempt at a delivery writes rows that may be there already.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Attempt {
-    /// A new user's row, the state of the object a `*.created` event creates and the delivery's
-    /// inbox row are inserted as new, checked against the unique indexes only as they are
-    /// inserted (no `ON CONFLICT` look-up first): a row that is there (a redelivery, an object
-    /// seen before, a row the app wrote, a username taken meanwhile) raises a unique violation,
-    /// and the delivery is applied again, `Checking`.
-    AsNew,
-    /// Every insert asks first whether its row is there.
-    Checking,
-}
-
 /// Parse, apply and record, in one subtransaction. `parsed` is set once the body is parsed.
+/// `Inserts::AsNew`: a new user's row, the state of the object a `*.created` event creates and
+/// the delivery's inbox row are inserted as new; a row that is there (a redelivery, an object
+/// seen before, a row the app wrote, a username taken meanwhile) raises a unique violation.
 fn apply_and_record(
     msg_id: &str,
     body: &Body,
     settings: &Rc<Settings>,
-    attempt: Attempt,
+    inserts: Inserts,
     parsed: &mut Option<(pg_sys::Datum, Envelope)>,
 ) -> Result<Result<Outcome, NotApplied>, Failure> {
     subtransaction::attempt(|| -> Result<Outcome, NotApplied> {
         let (payload, event) = parse_body(body)?;
         let envelope = envelope(&event);
         *parsed = Some((payload, envelope.clone()));
-        let (mut store, insert) = match attempt {
-            Attempt::AsNew => (SpiStore::inserting_plain(settings.clone(), envelope.creates()), Insert::New),
-            Attempt::Checking => (SpiStore::new(settings.clone()), Insert::Checked),
+        let mut store = match inserts {
+            Inserts::AsNew => SpiStore::inserting_as_new(settings.clone(), envelope.creates()),
+            Inserts::Checking => SpiStore::new(settings.clone()),
         };
         let ours = parse_ours(&event, settings.instance_id.as_deref())?;
         let outcome = engine::apply_ours(&mut store, ours.as_ref())?;
         notify::applied(settings.notify_channel.as_deref(), ours.as_ref(), outcome);
         let kept = settings.keep_payloads.keeps(false).then_some(payload);
         let delivery = Delivery::of(msg_id, &envelope, kept, outcome.word(), None, store.erased());
-        if !inbox::record(&delivery, insert)? {
+        if !inbox::record(&delivery, inserts)? {
             return Err(NotApplied::Duplicate);
         }
         Ok(outcome)
@@ -174,13 +165,13 @@ fn apply_and_record(
 /// Applies a verified delivery and records it. Parse, apply and record run in one
 /// subtransaction: a failure is recorded after it is rolled back, and a redelivery's apply is
 /// undone once the inbox says the delivery was recorded before. The first attempt inserts as
-/// new (`Attempt::AsNew`); a unique violation rolls it back and the delivery is applied again,
+/// new (`Inserts::AsNew`); a unique violation rolls it back and the delivery is applied again,
 /// checking first.
 fn accept(msg_id: &str, body: Body, settings: Rc<Settings>) -> Answer {
     let mut parsed: Option<(pg_sys::Datum, Envelope)> = None;
-    let mut tried = apply_and_record(msg_id, &body, &settings, Attempt::AsNew, &mut parsed);
+    let mut tried = apply_and_record(msg_id, &body, &settings, Inserts::AsNew, &mut parsed);
     if matches!(&tried, Err(failure) if failure.sqlstate == UNIQUE_VIOLATION) {
-        tried = apply_and_record(msg_id, &body, &settings, Attempt::Checking, &mut parsed);
+        tried = apply_and_record(msg_id, &body, &settings, Inserts::Checking, &mut parsed);
     }
     let Some((payload, envelope)) = parsed else {
         let failure = match tried {
@@ -213,7 +204,7 @@ fn accept(msg_id: &str, body: Body, settings: Rc<Settings>) -> Answer {
 }
 
 fn record(delivery: &Delivery) -> bool {
-    inbox::record(delivery, Insert::Checked).or_report()
+    inbox::record(delivery, Inserts::Checking).or_report()
 }
 
 /// Checks size and signature, then accepts.

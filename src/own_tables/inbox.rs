@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::error::{ClerkSyncError, OrReport};
 use crate::postgres::jsonb::RawJsonb;
-use crate::postgres::statements::{Statement, BOOL, FLOAT8, INT4_ARRAY, INTERVAL, JSONB, TEXT, TEXT_ARRAY};
+use crate::postgres::statements::{Inserts, Statement, BOOL, FLOAT8, INT4_ARRAY, INTERVAL, JSONB, TEXT, TEXT_ARRAY};
 use crate::postgres::subtransaction::Failure;
 
 /// Erasure of a stored payload (the SQL expression `$payload` names): only what ordering and a
@@ -244,19 +244,10 @@ impl<'a> Delivery<'a> {
     }
 }
 
-/// How a delivery's row is inserted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Insert {
-    /// Whatever was recorded before: a redelivery is told apart.
-    Checked,
-    /// As a delivery never recorded: one that was raises a unique violation (23505), and the
-    /// caller records it again, `Checked`.
-    New,
-}
-
 /// Records a delivery; false when it was recorded before with an outcome that stands (a
-/// redelivery, or a concurrent one that got there first).
-pub fn record(delivery: &Delivery, insert: Insert) -> Result<bool, ClerkSyncError> {
+/// redelivery, or a concurrent one that got there first). `Inserts::AsNew`: a delivery recorded
+/// before raises a unique violation instead.
+pub fn record(delivery: &Delivery, inserts: Inserts) -> Result<bool, ClerkSyncError> {
     let text = |v: Option<&str>| -> DatumWithOid<'static> { v.map(str::to_owned).into() };
     // SAFETY: the datum is a jsonb value built by this delivery's caller and still alive.
     let payload = match delivery.payload {
@@ -275,7 +266,7 @@ pub fn record(delivery: &Delivery, insert: Insert) -> Result<bool, ClerkSyncErro
         text(delivery.failure.map(|f| f.message.as_str())),
     ];
     let erased = delivery.erased && delivery.payload.is_some();
-    if insert == Insert::New && !erased {
+    if inserts == Inserts::AsNew && !erased {
         return INSERT_NEW_DELIVERY.with(|s| s.execute(&args, |_| Ok(true)));
     }
     let statement = if erased { &INSERT_ERASED_DELIVERY } else { &INSERT_DELIVERY };

@@ -57,6 +57,17 @@ pub fn execute_planned_now<T>(
     Ok(Spi::connect_mut(|client| read(client.update(sql, None, args)?))?)
 }
 
+/// How an insert treats a row that may be there already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserts {
+    /// It asks first (`ON CONFLICT`, or a look-up): a row that is there is told apart, never an
+    /// error.
+    Checking,
+    /// As new: PostgreSQL checks the unique indexes only as it inserts, and a row that is there
+    /// raises a unique violation (23505); the caller applies the delivery again, `Checking`.
+    AsNew,
+}
+
 /// A statement with constant SQL, prepared on first use and kept for the life of the backend
 /// (or, for a batch's, planned on each use: `execute_planned_now`).
 /// Declare each in a `thread_local!` under a name that says what it does.
