@@ -2,6 +2,7 @@
 //! orders it against other events for the same user. Its parts: `user`, `username`,
 //! `organization` (the records in a payload) and `jsonb_encode` (a body's `jsonb` bytes).
 
+pub mod billing;
 pub mod jsonb_encode;
 pub mod organization;
 pub mod user;
