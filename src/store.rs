@@ -9,6 +9,7 @@ use clerk_sync_core::apply::engine::{
     Claim, MembershipRow, Moved, Objects, OrganizationRow, Parent, Policy, Release, Store, UserRow, Written,
 };
 use clerk_sync_core::apply::ordering::Removal;
+use clerk_sync_core::event::billing::SubscriptionItemRecord;
 use clerk_sync_core::Settings;
 
 use crate::app_tables::memberships::{self, MembershipPlan};
@@ -142,6 +143,7 @@ impl Store for SpiStore {
         Ok(Objects {
             organizations: !matches!(self.organizations(), Ok(None)),
             memberships: !matches!(self.memberships(), Ok(None)),
+            subscription_items: false,
         })
     }
 
@@ -174,5 +176,10 @@ impl Store for SpiStore {
 
     fn delete_memberships_of(&mut self, parent: Parent<'_>) -> Result<(), Self::Error> {
         self.memberships_table()?.delete_of(parent)
+    }
+
+    /// Not reached: `objects` says the app has no subscription-items table (not written yet).
+    fn write_subscription_item(&mut self, item: &SubscriptionItemRecord) -> Result<Written, Self::Error> {
+        Err(TargetError::NoTable(format!("a subscription-items table for {}", item.clerk_id)).into())
     }
 }

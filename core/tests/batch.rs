@@ -114,7 +114,7 @@ fn what_it_cannot_plan_it_says() {
 
 #[test]
 fn a_deleted_users_memberships_are_planned_and_organizations_are_not() {
-    let objects = Objects { organizations: true, memberships: true };
+    let objects = Objects { organizations: true, memberships: true, subscription_items: true };
     let delete = [ClerkEvent::Delete { user_id: "user_m".into(), order_ms: 1 }];
     let snapshot = Snapshot { objects, ..Snapshot::default() };
     let plan = batch::plan(unique_target(), snapshot.clone(), &delete.iter().collect::<Vec<_>>()).unwrap();

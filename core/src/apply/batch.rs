@@ -13,6 +13,7 @@ use crate::apply::engine::{
     UserRow, Usernames, Written,
 };
 use crate::apply::ordering::{self, ObjectState, Removal};
+use crate::event::billing::SubscriptionItemRecord;
 use crate::event::{ClerkEvent, Object};
 use crate::settings::DeleteMode;
 
@@ -62,7 +63,7 @@ pub enum Unplannable {
     NameNotLooked(String),
     #[error("every candidate username derived from \"{0}\" is taken")]
     UsernameExhausted(String),
-    #[error("organizations and memberships are applied one event at a time")]
+    #[error("organizations, memberships and subscription items are applied one event at a time")]
     Organizations,
 }
 
@@ -202,6 +203,10 @@ impl Store for Planner {
         Err(Unplannable::Organizations)
     }
 
+    fn write_subscription_item(&mut self, _item: &SubscriptionItemRecord) -> Result<Written, Unplannable> {
+        Err(Unplannable::Organizations)
+    }
+
     fn delete_memberships_of(&mut self, parent: Parent<'_>) -> Result<(), Unplannable> {
         match parent {
             Parent::User(id) => {
@@ -291,6 +296,7 @@ pub fn lookups(events: &[&ClerkEvent], policy_usernames: Usernames) -> (Vec<Stri
             | ClerkEvent::OrganizationDelete { .. }
             | ClerkEvent::MembershipUpsert { .. }
             | ClerkEvent::MembershipDelete { .. }
+            | ClerkEvent::SubscriptionItems { .. }
             | ClerkEvent::Other { .. } => {}
         }
     }

@@ -5,6 +5,7 @@
 //! (`core/tests/common`).
 
 use crate::apply::ordering::Removal;
+use crate::event::billing::SubscriptionItemRecord;
 use crate::event::organization::{MembershipRecord, OrganizationRecord};
 use crate::event::user::UserRecord;
 use crate::event::username::{base_username, candidate, placeholder_email, MAX_SUFFIX_ATTEMPTS};
@@ -112,6 +113,7 @@ pub enum Written {
 pub struct Objects {
     pub organizations: bool,
     pub memberships: bool,
+    pub subscription_items: bool,
 }
 
 /// The values of one organization's row.
@@ -196,6 +198,8 @@ pub trait Store {
     fn delete_membership(&mut self, clerk_id: &str) -> Result<(), Self::Error>;
     /// Deletes the rows of every membership of the user or organization.
     fn delete_memberships_of(&mut self, parent: Parent<'_>) -> Result<(), Self::Error>;
+    /// Inserts the subscription item's row, or updates it in place.
+    fn write_subscription_item(&mut self, item: &SubscriptionItemRecord) -> Result<Written, Self::Error>;
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -222,6 +226,10 @@ pub fn change_notice(event: &ClerkEvent, outcome: Outcome) -> Option<String> {
         ClerkEvent::OrganizationDelete { organization_id, .. } => ("organization", organization_id),
         ClerkEvent::MembershipUpsert { membership, .. } => ("organization_membership", &membership.clerk_id),
         ClerkEvent::MembershipDelete { membership_id, .. } => ("organization_membership", membership_id),
+        ClerkEvent::SubscriptionItems { items, .. } => match items.as_slice() {
+            [item] => ("subscription_item", &item.clerk_id),
+            _ => ("subscription", items.first().and_then(|item| item.subscription_id.as_ref())?),
+        },
         ClerkEvent::Other { .. } => return None,
     };
     Some(serde_json::json!({"object": object, "id": id, "outcome": outcome.word()}).to_string())
@@ -256,7 +264,34 @@ pub fn apply<S: Store>(store: &mut S, event: &ClerkEvent) -> Result<Outcome, Eng
         ClerkEvent::MembershipDelete { membership_id, order_ms } => {
             remove_membership(store, membership_id, *order_ms, Removal::Deleted)
         }
+        ClerkEvent::SubscriptionItems { items, envelope_ms } => upsert_subscription_items(store, items, *envelope_ms),
     }
+}
+
+/// The items of a `subscription.*` or `subscriptionItem.*` event: each written when it is newer
+/// than what was applied for it (its own `updated_at`, else the event's time). `created` when
+/// any row was inserted, else `updated` when any was written, else `stale`; `ignored` without
+/// the table.
+pub fn upsert_subscription_items<S: Store>(
+    store: &mut S,
+    items: &[SubscriptionItemRecord],
+    envelope_ms: Option<i64>,
+) -> Result<Outcome, EngineError<S::Error>> {
+    if !store.objects()?.subscription_items {
+        return Ok(Outcome::Ignored);
+    }
+    let mut outcome = Outcome::Stale;
+    for item in items {
+        let Some(order_ms) = item.updated_at_ms.or(envelope_ms) else { continue };
+        if store.mark(&item.clerk_id, order_ms, None)?.is_none() {
+            continue;
+        }
+        outcome = match (store.write_subscription_item(item)?, outcome) {
+            (Written::Inserted, _) | (_, Outcome::Created) => Outcome::Created,
+            _ => Outcome::Updated,
+        };
+    }
+    Ok(outcome)
 }
 
 /// A user's current state, as `user.created`/`user.updated` or an import carry it.

@@ -10,6 +10,7 @@ pub mod username;
 
 use serde_json::Value;
 
+use crate::event::billing::SubscriptionItemRecord;
 use crate::event::organization::{MembershipRecord, OrganizationRecord};
 use crate::event::user::{field_i64, field_str, UserRecord};
 
@@ -173,6 +174,9 @@ pub enum ClerkEvent {
     /// `organizationMembership.deleted` (which carries the whole membership), ordered by the
     /// envelope `timestamp`.
     MembershipDelete { membership_id: String, order_ms: i64 },
+    /// `subscriptionItem.*` (one item) or `subscription.*` (every item of the subscription): each
+    /// item ordered by its own `updated_at`, else by the envelope `timestamp` (`envelope_ms`).
+    SubscriptionItems { items: Vec<SubscriptionItemRecord>, envelope_ms: Option<i64> },
     /// Any other type: recorded, not applied.
     Other { event_type: String },
 }
@@ -262,13 +266,18 @@ pub fn parse_event(event: &Value) -> Result<ClerkEvent, PayloadError> {
         MEMBERSHIP_UPDATED,
         MEMBERSHIP_DELETED,
     ];
-    if !APPLIED.contains(&kind) {
+    let billing = kind.starts_with(billing::SUBSCRIPTION_PREFIX) || kind.starts_with(billing::SUBSCRIPTION_ITEM_PREFIX);
+    if !APPLIED.contains(&kind) && !billing {
         return Ok(ClerkEvent::Other { event_type: kind.to_owned() });
     }
     let data = match envelope.get("data") {
         Some(Value::Object(data)) => data,
         _ => return Err(PayloadError::MissingData),
     };
+    if billing {
+        let envelope_ms = field_i64(envelope, "timestamp", "timestamp")?.map(billing::unix_ms);
+        return Ok(ClerkEvent::SubscriptionItems { items: billing::items_of(kind, data)?, envelope_ms });
+    }
     let envelope_ms = field_i64(envelope, "timestamp", "timestamp")?;
     let deleted_at = || envelope_ms.ok_or(PayloadError::MissingTime);
     let ordered_by = |updated_at_ms: Option<i64>| updated_at_ms.or(envelope_ms).ok_or(PayloadError::MissingTime);

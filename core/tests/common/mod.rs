@@ -9,6 +9,7 @@ use clerk_sync_core::apply::engine::{
     Claim, MembershipRow, Moved, Objects, OrganizationRow, Parent, Policy, Release, Store, UserRow, Usernames, Written,
 };
 use clerk_sync_core::apply::ordering::{self, ObjectState, Removal};
+use clerk_sync_core::event::billing::SubscriptionItemRecord;
 use clerk_sync_core::event::organization::{MembershipRecord, OrganizationRecord};
 use clerk_sync_core::{ClerkEvent, DeleteMode, UserRecord};
 
@@ -40,6 +41,8 @@ pub struct Memory {
     /// clerk id → (organization clerk id, user clerk id, role), with the app's foreign keys:
     /// both rows must exist, and go with them (ON DELETE CASCADE).
     pub memberships: BTreeMap<String, (String, String, Option<String>)>,
+    /// clerk id → the item as last written
+    pub subscription_items: BTreeMap<String, SubscriptionItemRecord>,
 }
 
 impl Default for Memory {
@@ -52,9 +55,10 @@ impl Default for Memory {
             redacted: HashSet::new(),
             soft_delete: false,
             policy: POLICY,
-            objects: Objects { organizations: true, memberships: true },
+            objects: Objects { organizations: true, memberships: true, subscription_items: true },
             organizations: BTreeMap::new(),
             memberships: BTreeMap::new(),
+            subscription_items: BTreeMap::new(),
         }
     }
 }
@@ -172,6 +176,13 @@ impl Store for Memory {
     fn write_organization(&mut self, row: &OrganizationRow<'_>) -> Result<Written, Infallible> {
         let new = (row.name.map(Into::into), row.updated_at_ms);
         Ok(match self.organizations.insert(row.clerk_id.to_owned(), new) {
+            None => Written::Inserted,
+            Some(_) => Written::Updated,
+        })
+    }
+
+    fn write_subscription_item(&mut self, item: &SubscriptionItemRecord) -> Result<Written, Infallible> {
+        Ok(match self.subscription_items.insert(item.clerk_id.clone(), item.clone()) {
             None => Written::Inserted,
             Some(_) => Written::Updated,
         })
