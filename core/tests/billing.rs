@@ -32,7 +32,7 @@ fn item(id: &str, status: &str, plan: &str, updated_at_ms: i64) -> SubscriptionI
 }
 
 fn items(items: Vec<SubscriptionItemRecord>) -> ClerkEvent {
-    ClerkEvent::SubscriptionItems { items, envelope_ms: None }
+    ClerkEvent::SubscriptionItems { items: Ok(items), envelope_ms: None }
 }
 
 fn apply(store: &mut Memory, event: &ClerkEvent) -> &'static str {
@@ -62,10 +62,14 @@ fn a_subscription_writes_each_of_its_items_by_its_own_time() {
 }
 
 #[test]
-fn without_the_table_billing_events_are_ignored() {
+fn without_the_table_billing_events_are_ignored_whatever_their_shape() {
     let mut m = Memory { objects: Objects { subscription_items: false, ..Objects::default() }, ..Memory::default() };
     assert_eq!(apply(&mut m, &items(vec![item("csub_item_1", "active", "pro", 10)])), "ignored");
+    let odd = parse_event(&json!({"type": "subscriptionItem.active", "data": {"id": "csub_item_2"}})).unwrap();
+    assert_eq!(apply(&mut m, &odd), "ignored");
     assert!(m.subscription_items.is_empty() && m.state.is_empty());
+    let mut with_table = Memory::default();
+    assert!(matches!(engine::apply(&mut with_table, &odd), Err(engine::EngineError::Payload(_))), "with it, named");
 }
 
 #[test]
@@ -78,6 +82,7 @@ fn events_parse_by_their_type_and_payment_attempts_are_not_applied() {
     match parse_event(&item_event).unwrap() {
         ClerkEvent::SubscriptionItems { items, envelope_ms } => {
             assert_eq!(envelope_ms, Some(1767225600000), "seconds read as milliseconds");
+            let items = items.unwrap();
             assert_eq!((items.len(), items[0].plan_slug.as_deref()), (1, Some("pro")));
         }
         other => panic!("{other:?}"),

@@ -24,6 +24,7 @@ impl From<EngineError<ClerkSyncError>> for ClerkSyncError {
         match error {
             EngineError::UsernameExhausted(base) => ClerkSyncError::UsernameExhausted(base),
             EngineError::MissingParent(membership, parents) => ClerkSyncError::MissingParent(membership, parents),
+            EngineError::Payload(error) => ClerkSyncError::Payload(error),
             EngineError::Store(error) => error,
         }
     }

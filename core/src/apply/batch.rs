@@ -250,7 +250,7 @@ pub fn plan(policy: Policy, snapshot: Snapshot, events: &[&ClerkEvent]) -> Resul
     for event in events {
         outcomes.push(engine::apply(&mut planner, event).map_err(|error| match error {
             EngineError::UsernameExhausted(base) => Unplannable::UsernameExhausted(base),
-            EngineError::MissingParent(..) => Unplannable::Organizations,
+            EngineError::MissingParent(..) | EngineError::Payload(_) => Unplannable::Organizations,
             EngineError::Store(error) => error,
         })?);
     }

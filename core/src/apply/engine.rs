@@ -208,6 +208,9 @@ pub enum EngineError<E> {
     UsernameExhausted(String),
     #[error("membership {0}: the row of {1} it refers to is missing")]
     MissingParent(String, String),
+    /// A payload the engine reads only once it knows the event applies (Clerk Billing's).
+    #[error(transparent)]
+    Payload(crate::event::PayloadError),
     #[error(transparent)]
     Store(#[from] E),
 }
@@ -226,9 +229,9 @@ pub fn change_notice(event: &ClerkEvent, outcome: Outcome) -> Option<String> {
         ClerkEvent::OrganizationDelete { organization_id, .. } => ("organization", organization_id),
         ClerkEvent::MembershipUpsert { membership, .. } => ("organization_membership", &membership.clerk_id),
         ClerkEvent::MembershipDelete { membership_id, .. } => ("organization_membership", membership_id),
-        ClerkEvent::SubscriptionItems { items, .. } => match items.as_slice() {
+        ClerkEvent::SubscriptionItems { items, .. } => match items.as_deref().ok()? {
             [item] => ("subscription_item", &item.clerk_id),
-            _ => ("subscription", items.first().and_then(|item| item.subscription_id.as_ref())?),
+            items => ("subscription", items.first().and_then(|item| item.subscription_id.as_ref())?),
         },
         ClerkEvent::Other { .. } => return None,
     };
@@ -264,7 +267,12 @@ pub fn apply<S: Store>(store: &mut S, event: &ClerkEvent) -> Result<Outcome, Eng
         ClerkEvent::MembershipDelete { membership_id, order_ms } => {
             remove_membership(store, membership_id, *order_ms, Removal::Deleted)
         }
-        ClerkEvent::SubscriptionItems { items, envelope_ms } => upsert_subscription_items(store, items, *envelope_ms),
+        ClerkEvent::SubscriptionItems { items, envelope_ms } => {
+            if !store.objects()?.subscription_items {
+                return Ok(Outcome::Ignored);
+            }
+            upsert_subscription_items(store, items.as_ref().map_err(|e| EngineError::Payload(e.clone()))?, *envelope_ms)
+        }
     }
 }
 

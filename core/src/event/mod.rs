@@ -176,7 +176,9 @@ pub enum ClerkEvent {
     MembershipDelete { membership_id: String, order_ms: i64 },
     /// `subscriptionItem.*` (one item) or `subscription.*` (every item of the subscription): each
     /// item ordered by its own `updated_at`, else by the envelope `timestamp` (`envelope_ms`).
-    SubscriptionItems { items: Vec<SubscriptionItemRecord>, envelope_ms: Option<i64> },
+    /// The items as mapped, or why they could not be: an app without the table ignores the
+    /// event whatever its shape (Clerk Billing's payloads are still changing).
+    SubscriptionItems { items: Result<Vec<SubscriptionItemRecord>, PayloadError>, envelope_ms: Option<i64> },
     /// Any other type: recorded, not applied.
     Other { event_type: String },
 }
@@ -276,7 +278,7 @@ pub fn parse_event(event: &Value) -> Result<ClerkEvent, PayloadError> {
     };
     if billing {
         let envelope_ms = field_i64(envelope, "timestamp", "timestamp")?.map(billing::unix_ms);
-        return Ok(ClerkEvent::SubscriptionItems { items: billing::items_of(kind, data)?, envelope_ms });
+        return Ok(ClerkEvent::SubscriptionItems { items: billing::items_of(kind, data), envelope_ms });
     }
     let envelope_ms = field_i64(envelope, "timestamp", "timestamp")?;
     let deleted_at = || envelope_ms.ok_or(PayloadError::MissingTime);
