@@ -93,6 +93,28 @@ pub struct MembershipTarget {
     pub updated_at: Option<String>,
 }
 
+/// Where Clerk Billing's subscription items are written. Optional columns are `None` when not
+/// mapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionItemTarget {
+    pub schema: String,
+    pub table: String,
+    pub clerk_item_id: String,
+    pub id: Option<String>,
+    pub clerk_subscription_id: Option<String>,
+    pub payer_user_id: Option<String>,
+    pub payer_organization_id: Option<String>,
+    pub plan_id: Option<String>,
+    pub plan_slug: Option<String>,
+    pub status: Option<String>,
+    pub is_free_trial: Option<String>,
+    pub period_start: Option<String>,
+    pub period_end: Option<String>,
+    pub canceled_at: Option<String>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+}
+
 /// The typed, effective settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -109,6 +131,7 @@ pub struct Settings {
     pub target: Target,
     pub organizations: OrganizationTarget,
     pub memberships: MembershipTarget,
+    pub subscription_items: SubscriptionItemTarget,
     /// Every setting's effective value as text, in `SPECS` order.
     values: Vec<String>,
 }
@@ -390,6 +413,67 @@ pub const SPECS: &[SettingSpec] = &[
     column_spec!("membership.column.role", "role", memberships.role, "the role key (org:admin, org:member, custom)"),
     column_spec!("membership.column.created_at", "createdAt", memberships.created_at, "the membership's created_at"),
     column_spec!("membership.column.updated_at", "updatedAt", memberships.updated_at, "the membership's updated_at"),
+    identifier_spec!(
+        "subscription_item.schema",
+        "public",
+        subscription_items.schema,
+        "Schema of the subscription items table (Clerk Billing)"
+    ),
+    identifier_spec!(
+        "subscription_item.table",
+        "SubscriptionItem",
+        subscription_items.table,
+        "Name of the subscription items table; subscription and subscription item events are ignored while it does not exist"
+    ),
+    identifier_spec!(
+        "subscription_item.column.clerk_item_id",
+        "clerkItemId",
+        subscription_items.clerk_item_id,
+        "Column holding the Clerk subscription item id, csub_item_... (required; rows are matched on it)"
+    ),
+    column_spec!("subscription_item.column.id", "id", subscription_items.id, "the item's row id"),
+    column_spec!(
+        "subscription_item.column.clerk_subscription_id",
+        "clerkSubscriptionId",
+        subscription_items.clerk_subscription_id,
+        "the item's subscription (csub_...)"
+    ),
+    column_spec!(
+        "subscription_item.column.payer_user_id",
+        "payerUserId",
+        subscription_items.payer_user_id,
+        "the paying user's Clerk id (NULL when an organization pays)"
+    ),
+    column_spec!(
+        "subscription_item.column.payer_organization_id",
+        "payerOrganizationId",
+        subscription_items.payer_organization_id,
+        "the paying organization's Clerk id (NULL when a user pays)"
+    ),
+    column_spec!("subscription_item.column.plan_id", "planId", subscription_items.plan_id, "the plan's Clerk id (cplan_...)"),
+    column_spec!("subscription_item.column.plan_slug", "planSlug", subscription_items.plan_slug, "the plan's slug"),
+    column_spec!("subscription_item.column.status", "status", subscription_items.status, "the item's status"),
+    column_spec!(
+        "subscription_item.column.is_free_trial",
+        "isFreeTrial",
+        subscription_items.is_free_trial,
+        "whether the item is a free trial"
+    ),
+    column_spec!(
+        "subscription_item.column.period_start",
+        "periodStart",
+        subscription_items.period_start,
+        "the start of the item's current period"
+    ),
+    column_spec!(
+        "subscription_item.column.period_end",
+        "periodEnd",
+        subscription_items.period_end,
+        "the end of the item's current period (NULL for the default plan)"
+    ),
+    column_spec!("subscription_item.column.canceled_at", "canceledAt", subscription_items.canceled_at, "when the item was canceled"),
+    column_spec!("subscription_item.column.created_at", "createdAt", subscription_items.created_at, "the item's created_at"),
+    column_spec!("subscription_item.column.updated_at", "updatedAt", subscription_items.updated_at, "the item's updated_at"),
 ];
 
 impl Default for Settings {
@@ -438,6 +522,24 @@ impl Default for Settings {
                 user: String::new(),
                 references: References::AppIds,
                 role: None,
+                created_at: None,
+                updated_at: None,
+            },
+            subscription_items: SubscriptionItemTarget {
+                schema: String::new(),
+                table: String::new(),
+                clerk_item_id: String::new(),
+                id: None,
+                clerk_subscription_id: None,
+                payer_user_id: None,
+                payer_organization_id: None,
+                plan_id: None,
+                plan_slug: None,
+                status: None,
+                is_free_trial: None,
+                period_start: None,
+                period_end: None,
+                canceled_at: None,
                 created_at: None,
                 updated_at: None,
             },
@@ -504,6 +606,11 @@ mod tests {
         assert_eq!(s.max_body_bytes, 1024 * 1024);
         assert!(s.redact_on_delete);
         assert_eq!(s.keep_payloads, KeepPayloads::Failed);
+        assert_eq!(
+            (s.subscription_items.table.as_str(), s.subscription_items.clerk_item_id.as_str()),
+            ("SubscriptionItem", "clerkItemId")
+        );
+        assert_eq!(s.subscription_items.payer_organization_id.as_deref(), Some("payerOrganizationId"));
         assert_eq!(s.target.schema, "public");
         assert_eq!(s.target.table, "User");
         assert_eq!(s.target.clerk_user_id, "clerkUserId");

@@ -7,7 +7,7 @@
 //! Clerk id.
 
 use crate::app_tables::ident::quote_ident;
-use crate::app_tables::organizations_sql::{assignments, Mapped};
+use crate::app_tables::organizations_sql::{assignments, Holds, Mapped};
 use crate::app_tables::users_sql::{
     checked, generated_id, table_name, text_expr, unlisted_sql, ColumnInfo, TargetError,
 };
@@ -44,9 +44,9 @@ where
     lookup(&target.organization, "membership.column.organization")?;
     lookup(&target.user, "membership.column.user")?;
     let mapped: &Mapped<'_> = &[
-        (&target.role, "membership.column.role", "$4", false),
-        (&target.created_at, "membership.column.created_at", "$5", true),
-        (&target.updated_at, "membership.column.updated_at", "$6", true),
+        (&target.role, "membership.column.role", "$4", Holds::Text),
+        (&target.created_at, "membership.column.created_at", "$5", Holds::Time),
+        (&target.updated_at, "membership.column.updated_at", "$6", Holds::Time),
     ];
     let (mut set_list, mut columns, mut values) = assignments(&clerk, mapped, &lookup)?;
     if let Some(id) = &target.id {

@@ -5,4 +5,5 @@
 pub mod ident;
 pub mod memberships_sql;
 pub mod organizations_sql;
+pub mod subscription_items_sql;
 pub mod users_sql;

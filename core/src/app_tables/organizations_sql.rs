@@ -7,7 +7,7 @@
 
 use crate::app_tables::ident::quote_ident;
 use crate::app_tables::users_sql::{
-    checked, generated_id, table_name, text_expr, time_expr, unlisted_sql, ColumnInfo, TargetError,
+    checked, generated_id, table_name, text_expr, time_expr, unlisted_sql, ColumnInfo, ColumnKind, TargetError,
 };
 use crate::settings::OrganizationTarget;
 
@@ -22,8 +22,17 @@ pub struct OrganizationStatements {
     pub unlisted: String,
 }
 
-/// (column, setting) of every optional column mapped, with its value parameter, as text or time.
-pub(super) type Mapped<'a> = [(&'a Option<String>, &'static str, &'static str, bool)];
+/// What a parameter holds, and so how a column is written from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Holds {
+    Text,
+    /// Unix milliseconds (bigint), written as the column's kind of time.
+    Time,
+    Boolean,
+}
+
+/// (column, setting) of every optional column mapped, with its value parameter and what it holds.
+pub(super) type Mapped<'a> = [(&'a Option<String>, &'static str, &'static str, Holds)];
 
 /// The `SET` list, and the insert's columns and values.
 pub(super) type Assignments = (Vec<String>, Vec<String>, Vec<String>);
@@ -35,15 +44,31 @@ where
 {
     let (mut set_list, mut columns, mut values) =
         (vec![format!("{clerk} = $1")], vec![clerk.to_owned()], vec!["$1".to_owned()]);
-    for &(name, setting, param, is_time) in mapped {
+    for &(name, setting, param, holds) in mapped {
         let Some(name) = name else { continue };
         let info = lookup(name, setting)?;
-        let value = if is_time { time_expr(name, &info.kind, param)? } else { text_expr(name, &info.kind, param)? };
+        let value = match holds {
+            Holds::Text => text_expr(name, &info.kind, param)?,
+            Holds::Time => time_expr(name, &info.kind, param)?,
+            Holds::Boolean => boolean_expr(name, &info.kind, param)?,
+        };
         set_list.push(format!("{} = {value}", quote_ident(name)));
         columns.push(quote_ident(name));
         values.push(value);
     }
     Ok((set_list, columns, values))
+}
+
+/// A boolean parameter as the column takes it.
+fn boolean_expr(column: &str, kind: &ColumnKind, param: &str) -> Result<String, TargetError> {
+    match kind {
+        ColumnKind::Boolean => Ok(param.to_owned()),
+        other => Err(TargetError::WrongType {
+            column: column.to_owned(),
+            found: crate::app_tables::users_sql::kind_name(other),
+            wanted: "boolean",
+        }),
+    }
 }
 
 pub fn organization_statements<F>(target: &OrganizationTarget, column: F) -> Result<OrganizationStatements, TargetError>
@@ -56,11 +81,11 @@ where
     let clerk_info = lookup(&target.clerk_org_id, "organization.column.clerk_org_id")?;
     text_expr(&target.clerk_org_id, &clerk_info.kind, "$1")?;
     let mapped: &Mapped<'_> = &[
-        (&target.name, "organization.column.name", "$2", false),
-        (&target.slug, "organization.column.slug", "$3", false),
-        (&target.image_url, "organization.column.image_url", "$4", false),
-        (&target.created_at, "organization.column.created_at", "$5", true),
-        (&target.updated_at, "organization.column.updated_at", "$6", true),
+        (&target.name, "organization.column.name", "$2", Holds::Text),
+        (&target.slug, "organization.column.slug", "$3", Holds::Text),
+        (&target.image_url, "organization.column.image_url", "$4", Holds::Text),
+        (&target.created_at, "organization.column.created_at", "$5", Holds::Time),
+        (&target.updated_at, "organization.column.updated_at", "$6", Holds::Time),
     ];
     let (set_list, mut columns, mut values) = assignments(&clerk, mapped, &lookup)?;
     if let Some(id) = &target.id {
