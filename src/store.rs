@@ -14,6 +14,7 @@ use clerk_sync_core::Settings;
 
 use crate::app_tables::memberships::{self, MembershipPlan};
 use crate::app_tables::organizations::{self, OrganizationPlan};
+use crate::app_tables::subscription_items::{self, SubscriptionItemPlan};
 use crate::app_tables::users::{self, TargetPlan};
 use crate::error::ClerkSyncError;
 use crate::own_tables::{inbox, user_state, username_claim};
@@ -53,6 +54,10 @@ impl SpiStore {
 
     fn memberships(&self) -> Result<Option<Rc<MembershipPlan>>, ClerkSyncError> {
         memberships::plan(&self.settings)
+    }
+
+    fn subscription_items(&self) -> Result<Option<Rc<SubscriptionItemPlan>>, ClerkSyncError> {
+        subscription_items::plan(&self.settings.subscription_items)
     }
 
     /// The organizations table, which the engine asks for only once it knows it exists (it may
@@ -143,7 +148,7 @@ impl Store for SpiStore {
         Ok(Objects {
             organizations: !matches!(self.organizations(), Ok(None)),
             memberships: !matches!(self.memberships(), Ok(None)),
-            subscription_items: false,
+            subscription_items: !matches!(self.subscription_items(), Ok(None)),
         })
     }
 
@@ -178,8 +183,11 @@ impl Store for SpiStore {
         self.memberships_table()?.delete_of(parent)
     }
 
-    /// Not reached: `objects` says the app has no subscription-items table (not written yet).
     fn write_subscription_item(&mut self, item: &SubscriptionItemRecord) -> Result<Written, Self::Error> {
-        Err(TargetError::NoTable(format!("a subscription-items table for {}", item.clerk_id)).into())
+        let target = &self.settings.subscription_items;
+        let plan = self
+            .subscription_items()?
+            .ok_or_else(|| ClerkSyncError::from(TargetError::NoTable(format!("{}.{}", target.schema, target.table))))?;
+        plan.write(item)
     }
 }

@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod batches;
 pub mod ensure_user;
+pub mod entitlements;
 pub mod receive;
 pub mod reconcile;
 pub mod session_token;

@@ -21,6 +21,13 @@ pub fn to_timestamptz(unix_s: i64) -> Option<TimestampWithTimeZone> {
     TimestampWithTimeZone::try_from(usecs).ok()
 }
 
+/// `now()` in Unix milliseconds.
+pub fn transaction_start_ms() -> i64 {
+    // SAFETY: always valid inside a transaction, which every SQL function call is.
+    let usecs = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
+    usecs.div_euclid(1000) + POSTGRES_EPOCH_UNIX_S * 1000
+}
+
 /// `now()`: the start of the current transaction.
 pub fn transaction_start() -> i64 {
     // SAFETY: always valid inside a transaction, which every SQL function call is.

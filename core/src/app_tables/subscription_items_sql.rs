@@ -95,10 +95,10 @@ fn time_as_ms(column: &str, kind: &ColumnKind, name: &str) -> Result<String, Tar
     Ok(match kind {
         ColumnKind::BigInteger => format!("{column}::pg_catalog.int8"),
         ColumnKind::Timestamp => {
-            format!("(pg_catalog.extract(epoch FROM ({column} AT TIME ZONE 'UTC')) * 1000)::pg_catalog.int8")
+            format!("(pg_catalog.date_part('epoch', {column} AT TIME ZONE 'UTC') * 1000)::pg_catalog.int8")
         }
         // timestamptz, date, or text as `time_expr` writes it
-        _ => format!("(pg_catalog.extract(epoch FROM {column}::pg_catalog.timestamptz) * 1000)::pg_catalog.int8"),
+        _ => format!("(pg_catalog.date_part('epoch', {column}::pg_catalog.timestamptz) * 1000)::pg_catalog.int8"),
     })
 }
 
@@ -148,7 +148,7 @@ mod tests {
             s.items_of_payer.as_deref(),
             Some(
                 "SELECT \"planSlug\"::pg_catalog.text, \"status\"::pg_catalog.text, \
-                 (pg_catalog.extract(epoch FROM (\"periodEnd\" AT TIME ZONE 'UTC')) * 1000)::pg_catalog.int8 \
+                 (pg_catalog.date_part('epoch', \"periodEnd\" AT TIME ZONE 'UTC') * 1000)::pg_catalog.int8 \
                  FROM \"public\".\"SubscriptionItem\" WHERE \"payerUserId\" = $1 OR \"payerOrganizationId\" = $1"
             )
         );

@@ -294,7 +294,14 @@ pub fn upsert_subscription_items<S: Store>(
         if store.mark(&item.clerk_id, order_ms, None)?.is_none() {
             continue;
         }
-        outcome = match (store.write_subscription_item(item)?, outcome) {
+        // The times the row is written with: the order it was applied in, and that when Clerk
+        // gave no creation time.
+        let row = SubscriptionItemRecord {
+            updated_at_ms: Some(order_ms),
+            created_at_ms: item.created_at_ms.or(Some(order_ms)),
+            ..item.clone()
+        };
+        outcome = match (store.write_subscription_item(&row)?, outcome) {
             (Written::Inserted, _) | (_, Outcome::Created) => Outcome::Created,
             _ => Outcome::Updated,
         };

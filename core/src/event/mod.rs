@@ -76,8 +76,28 @@ const ORGANIZATION_FIELDS: [(&str, Fields); 6] = [
     ("updated_at", Fields::All),
 ];
 
-/// The fields of a Clerk user, organization or membership object that the mappings read, after
-/// any `extra` ones.
+/// What the mapping reads of a subscription item's payer: its ids, never its name or email.
+const PAYER_FIELDS: [(&str, Fields); 2] = [("user_id", Fields::All), ("organization_id", Fields::All)];
+
+/// What the mapping reads of a subscription item (`billing`), alone or in its subscription.
+const SUBSCRIPTION_ITEM_FIELDS: [(&str, Fields); 13] = [
+    ("id", Fields::All),
+    ("object", Fields::All),
+    ("status", Fields::All),
+    ("payer", Fields::Only(&PAYER_FIELDS)),
+    ("subscription_id", Fields::All),
+    ("plan_id", Fields::All),
+    ("plan", Fields::Only(&[("id", Fields::All), ("slug", Fields::All)])),
+    ("is_free_trial", Fields::All),
+    ("period_start", Fields::All),
+    ("period_end", Fields::All),
+    ("canceled_at", Fields::All),
+    ("created_at", Fields::All),
+    ("updated_at", Fields::All),
+];
+
+/// The fields of a Clerk user, organization, membership, subscription or subscription item
+/// object that the mappings read, after any `extra` ones.
 macro_rules! object_fields {
     ($($extra:expr),*) => {
         [
@@ -100,6 +120,16 @@ macro_rules! object_fields {
             ("slug", Fields::All),
             ("role", Fields::All),
             ("organization", Fields::Only(&ORGANIZATION_FIELDS)),
+            ("status", Fields::All),
+            ("payer", Fields::Only(&PAYER_FIELDS)),
+            ("subscription_id", Fields::All),
+            ("plan_id", Fields::All),
+            ("plan", Fields::Only(&[("id", Fields::All), ("slug", Fields::All)])),
+            ("is_free_trial", Fields::All),
+            ("period_start", Fields::All),
+            ("period_end", Fields::All),
+            ("canceled_at", Fields::All),
+            ("items", Fields::Only(&SUBSCRIPTION_ITEM_FIELDS)),
             (
                 "public_user_data",
                 Fields::Only(&[
