@@ -262,6 +262,12 @@ pub fn envelope(event: &Value) -> Envelope {
         Some(t) if t.starts_with("organizationMembership.") => {
             data.and_then(|d| d.get("public_user_data")).and_then(|p| p.get("user_id"))
         }
+        // A billing event is its paying user's (erasure finds it by them); an organization's
+        // has none, nor has a subscription item inside a subscription (its payer is the
+        // subscription's).
+        Some(t) if t.starts_with(billing::SUBSCRIPTION_PREFIX) || t.starts_with(billing::SUBSCRIPTION_ITEM_PREFIX) => {
+            data.and_then(|d| d.get("payer")).and_then(|p| p.get("user_id")).filter(|id| id.as_str() != Some(""))
+        }
         _ => data.and_then(|d| d.get("user_id")),
     };
     let event_at_ms = event.get("timestamp").and_then(Value::as_f64).filter(|ms| (0.0..=1e14).contains(ms));
@@ -356,6 +362,18 @@ mod tests {
 
     fn parse(text: &str) -> Result<ClerkEvent, PayloadError> {
         parse_event(&serde_json::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn a_billing_event_is_its_paying_users() {
+        let of = |payer: Value| {
+            envelope(&json!({"type": "subscriptionItem.active", "data": {"id": "csub_item_1", "payer": payer}})).user_id
+        };
+        assert_eq!(of(json!({"user_id": "user_1", "organization_id": ""})).as_deref(), Some("user_1"));
+        assert_eq!(of(json!({"user_id": "", "organization_id": "org_1"})), None);
+        let subscription =
+            json!({"type": "subscription.updated", "data": {"id": "csub_1", "payer": {"user_id": "user_2"}}});
+        assert_eq!(envelope(&subscription).user_id.as_deref(), Some("user_2"));
     }
 
     #[test]
