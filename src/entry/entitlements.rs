@@ -163,6 +163,35 @@ mod tests {
     }
 
     #[pg_test]
+    fn a_deleted_payers_billing_payloads_are_erased_and_stay_replayable() {
+        prisma_b2b_schema();
+        Spi::run(SUBSCRIPTION_ITEMS).unwrap();
+        keep_all_payloads();
+        let payer = json!({"user_id": "user_2zQmA7bXkP4rLwN9sT1vC3dE5fG", "organization_id": "",
+                           "first_name": "Jane", "email_address": "jane.doe@example.com"});
+        let event = item_event(
+            "subscriptionItem.active",
+            "csub_item_1",
+            payer,
+            "pro",
+            "active",
+            1_767_225_600_000,
+            1_769_904_000_000,
+        );
+        assert_eq!(ingest("m1", &event), "created");
+        assert_eq!(ingest("m2", &crate::testing::event(DELETED)), "deleted");
+        let stored = text_query("SELECT payload::text FROM clerk_sync.inbox WHERE msg_id = 'm1'", &[]).unwrap();
+        assert!(!stored.contains("Jane") && !stored.contains("jane.doe"), "{stored}");
+        assert!(
+            stored.contains("csub_item_1")
+                && stored.contains("\"pro\"")
+                && stored.contains("user_2zQmA7bXkP4rLwN9sT1vC3dE5fG"),
+            "{stored}"
+        );
+        assert_eq!(text_query("SELECT clerk_sync.replay('m1')", &[]).as_deref(), Some("stale"));
+    }
+
+    #[pg_test]
     fn without_the_table_billing_events_are_kept_and_ignored() {
         prisma_schema();
         let odd = json!({"type": "subscriptionItem.active", "timestamp": 1, "data": {"id": "csub_item_1"}});
