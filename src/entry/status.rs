@@ -10,7 +10,7 @@ use clerk_sync_core::settings::DeleteMode;
 use pgrx::prelude::*;
 use serde_json::{json, Map, Value};
 
-use crate::app_tables::{catalog, memberships, organizations, users};
+use crate::app_tables::{catalog, memberships, organizations, subscription_items, users};
 use crate::error::{ClerkSyncError, OrReport};
 use crate::own_tables::config_cache;
 use crate::postgres::{schema_guard, subtransaction};
@@ -69,9 +69,11 @@ fn plan_problem(build: impl FnOnce() -> Result<bool, ClerkSyncError>) -> Result<
     }
 }
 
-/// The organizations and memberships tables the app has, each with what is wrong with its mapping.
+/// The organizations, memberships and subscription items tables the app has, each with what is
+/// wrong with its mapping.
 fn object_tables(settings: &clerk_sync_core::Settings) -> Vec<ObjectTable> {
     let (organizations, memberships) = (&settings.organizations, &settings.memberships);
+    let items = &settings.subscription_items;
     let tables = [
         (
             "organization",
@@ -84,6 +86,12 @@ fn object_tables(settings: &clerk_sync_core::Settings) -> Vec<ObjectTable> {
             &memberships.schema,
             &memberships.table,
             plan_problem(|| Ok(memberships::plan(settings)?.is_some())),
+        ),
+        (
+            "subscription_item",
+            &items.schema,
+            &items.table,
+            plan_problem(|| Ok(subscription_items::plan(items)?.is_some())),
         ),
     ];
     let mut found = Vec::new();
@@ -403,6 +411,25 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(
             found[0].starts_with("error: the memberships table public.Membership is misconfigured: column rank"),
+            "{found:?}"
+        );
+    }
+
+    #[pg_test]
+    fn the_subscription_items_table_is_listed_and_a_misconfigured_one_found() {
+        healthy();
+        Spi::run(include_str!("../../tests/fixtures/prisma_subscription_items.sql")).unwrap();
+        Spi::run("SELECT clerk_sync.set_setting('subscription_item.column.is_free_trial', 'planSlug')").unwrap();
+        let targets = status_targets(|t| {
+            format!("{} {} {}", t["object"].as_str().unwrap(), t["table"].as_str().unwrap(), t["valid"])
+        });
+        assert_eq!(targets, ["user public.User true", "subscription_item public.SubscriptionItem false"]);
+        let found = findings();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0]
+                .starts_with("error: the subscription_items table public.SubscriptionItem is misconfigured: column")
+                && found[0].contains("boolean"),
             "{found:?}"
         );
     }
