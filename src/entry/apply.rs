@@ -48,12 +48,17 @@ fn clerk_apply(event: Option<RawJsonb>) -> &'static str {
     apply_event(&event.to_value(&EVENT_FIELDS)).or_report().word()
 }
 
-/// An object of a Backend API list (a user, an organization or a membership, by its `object`) as
-/// the event that brings its state: an update at its `updated_at`.
+/// An object of a Backend API list (a user, an organization, a membership or a subscription item,
+/// by its `object`) as the event that brings its state: an update at its `updated_at`.
 fn imported(object: &Value) -> Result<ClerkEvent, ClerkSyncError> {
     let fields = object.as_object().ok_or(PayloadError::NotAnObject)?;
     let time = |updated_at_ms: Option<i64>| updated_at_ms.ok_or(PayloadError::MissingTime);
     Ok(match fields.get("object").and_then(Value::as_str) {
+        Some(object) if object.ends_with("subscription_item") => {
+            let item = clerk_sync_core::event::billing::listed_item(fields)?;
+            time(item.updated_at_ms)?;
+            ClerkEvent::SubscriptionItems { items: Ok(vec![item]), envelope_ms: None }
+        }
         Some("organization") => {
             let organization = OrganizationRecord::from_clerk(fields)?;
             ClerkEvent::OrganizationUpsert { order_ms: time(organization.updated_at_ms)?, organization }

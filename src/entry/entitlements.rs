@@ -192,6 +192,55 @@ mod tests {
     }
 
     #[pg_test]
+    fn an_import_of_the_backend_apis_items_and_webhooks_converge() {
+        prisma_b2b_schema();
+        Spi::run(SUBSCRIPTION_ITEMS).unwrap();
+        let listed = |status: &str, at: i64| {
+            let mut item = item_event(
+                "subscriptionItem.updated",
+                "csub_item_1",
+                json!({"user_id": "user_1", "organization_id": ""}),
+                "pro",
+                status,
+                at,
+                4_102_444_800_000,
+            )["data"]
+                .clone();
+            item["object"] = json!("commerce_subscription_item");
+            item
+        };
+        let backfill = |items: serde_json::Value| {
+            text_query(
+                "SELECT string_agg(outcome || '=' || users, ',') FROM clerk_sync.backfill($1::jsonb)",
+                &[&items.to_string()],
+            )
+        };
+        assert_eq!(backfill(json!({"data": [listed("active", 1_767_225_600_000)]})).as_deref(), Some("created=1"));
+        let newer = item_event(
+            "subscriptionItem.canceled",
+            "csub_item_1",
+            json!({"user_id": "user_1", "organization_id": ""}),
+            "pro",
+            "canceled",
+            1_767_225_700_000,
+            4_102_444_800_000,
+        );
+        assert_eq!(ingest("m1", &newer), "updated", "a newer webhook wins over the import");
+        assert_eq!(
+            backfill(json!([listed("active", 1_767_225_650_000)])).as_deref(),
+            Some("stale=1"),
+            "and an older import changes nothing"
+        );
+        assert_eq!(text_query("SELECT status FROM \"SubscriptionItem\"", &[]).as_deref(), Some("canceled"));
+        assert_eq!(
+            backfill(json!([listed("ended", 1_767_225_800_000)])).as_deref(),
+            Some("updated=1"),
+            "a newer import wins"
+        );
+        assert_eq!(plans("user_1").as_deref(), Some(""));
+    }
+
+    #[pg_test]
     fn without_the_table_billing_events_are_kept_and_ignored() {
         prisma_schema();
         let odd = json!({"type": "subscriptionItem.active", "timestamp": 1, "data": {"id": "csub_item_1"}});

@@ -125,6 +125,12 @@ impl SubscriptionItemRecord {
     }
 }
 
+/// An item of the Backend API's `GET /billing/subscription_items` list (its payer and
+/// subscription id on it).
+pub fn listed_item(item: &Map<String, Value>) -> Result<SubscriptionItemRecord, PayloadError> {
+    SubscriptionItemRecord::from_clerk(item, None)
+}
+
 /// The items an event of type `kind` carries: one for `subscriptionItem.*`, every item of the
 /// subscription for `subscription.*`.
 pub fn items_of(kind: &str, data: &Map<String, Value>) -> Result<Vec<SubscriptionItemRecord>, PayloadError> {
