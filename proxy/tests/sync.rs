@@ -39,6 +39,8 @@ struct Api {
     deleted_after: Option<(usize, Vec<String>)>,
     /// Oldest first, and each one's memberships.
     organizations: Vec<Value>,
+    /// Clerk Billing's subscription items; None: Billing is not enabled (404).
+    subscription_items: Option<Vec<Value>>,
     memberships: BTreeMap<String, Vec<Value>>,
 }
 
@@ -82,10 +84,16 @@ async fn list(State(api): State<Shared>, headers: HeaderMap, RawQuery(query): Ra
 
 /// `limit` and `offset` of a list request, after checking it asks oldest first.
 fn paging(query: &Option<String>) -> (usize, usize) {
-    let query: HashMap<&str, &str> =
+    let pairs: HashMap<&str, &str> =
         query.as_deref().unwrap_or_default().split('&').filter_map(|pair| pair.split_once('=')).collect();
-    assert_eq!(query.get("order_by").copied(), Some("%2Bcreated_at"), "oldest first");
-    (query["limit"].parse().unwrap(), query["offset"].parse().unwrap())
+    assert_eq!(pairs.get("order_by").copied(), Some("%2Bcreated_at"), "oldest first");
+    limit_and_offset(query)
+}
+
+fn limit_and_offset(query: &Option<String>) -> (usize, usize) {
+    let pairs: HashMap<&str, &str> =
+        query.as_deref().unwrap_or_default().split('&').filter_map(|pair| pair.split_once('=')).collect();
+    (pairs["limit"].parse().unwrap(), pairs["offset"].parse().unwrap())
 }
 
 fn page_of(objects: &[Value], (limit, offset): (usize, usize)) -> Response {
@@ -98,6 +106,17 @@ async fn organizations(State(api): State<Shared>, headers: HeaderMap, RawQuery(q
         return StatusCode::UNAUTHORIZED.into_response();
     }
     page_of(&api.lock().unwrap().organizations, paging(&query))
+}
+
+async fn subscription_items(State(api): State<Shared>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    if !authorized(&headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    assert!(query.as_deref().unwrap_or_default().contains("include_free=true"), "the default plan's items too");
+    match &api.lock().unwrap().subscription_items {
+        Some(items) => page_of(items, limit_and_offset(&query)),
+        None => not_found(),
+    }
 }
 
 async fn organization(State(api): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
@@ -194,7 +213,7 @@ impl Harness {
         tokio::spawn(connection);
         // A B2C app's tables unless a test adds the organization ones.
         db.batch_execute(
-            "DROP TABLE IF EXISTS \"Membership\", \"Organization\"; TRUNCATE \"User\" CASCADE; \
+            "DROP TABLE IF EXISTS \"Membership\", \"Organization\", \"SubscriptionItem\"; TRUNCATE \"User\" CASCADE; \
              TRUNCATE clerk_sync.user_state, clerk_sync.username_claim, clerk_sync.inbox",
         )
         .await
@@ -207,6 +226,7 @@ impl Harness {
             .route("/v1/organizations", get(organizations))
             .route("/v1/organizations/{id}", get(organization))
             .route("/v1/organizations/{id}/memberships", get(memberships))
+            .route("/v1/billing/subscription_items", get(subscription_items))
             .with_state(api.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -517,4 +537,54 @@ async fn without_organization_tables_organizations_are_not_listed_past_the_first
     assert!(run.stdout.contains("listed 2 organizations in 1 pages"), "one page, then no further: {}", run.stdout);
     assert!(!run.stdout.contains("memberships"), "{}", run.stdout);
     assert_eq!(h.clerk_ids().await.len(), 3);
+}
+
+fn api_subscription_item(id: &str, payer: &str, slug: &str, status: &str, at: i64) -> Value {
+    json!({"object": "commerce_subscription_item", "id": id, "status": status, "plan_id": format!("cplan_{slug}"),
+           "plan": {"id": format!("cplan_{slug}"), "slug": slug}, "payer": {"user_id": payer, "organization_id": ""},
+           "subscription_id": format!("csub_{payer}"), "is_free_trial": false, "period_start": at, "period_end": null,
+           "canceled_at": null, "created_at": at, "updated_at": at})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a database: tests/e2e/sync.sh"]
+async fn subscription_items_are_imported_and_converge_with_webhooks() {
+    let all = users(3);
+    let ids: Vec<String> = all.iter().map(|u| u["id"].as_str().unwrap().to_owned()).collect();
+    let h = Harness::start(all).await;
+    let run = h.sync(&["--page-size=2"]).await;
+    assert!(
+        run.ok && run.stderr.contains("Clerk Billing is not enabled"),
+        "an instance without Billing: {}{}",
+        run.stdout,
+        run.stderr
+    );
+    h.db.batch_execute(include_str!("../../tests/fixtures/prisma_subscription_items.sql")).await.unwrap();
+    let at = 1767225600000;
+    h.api.lock().unwrap().subscription_items = Some(
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| api_subscription_item(&format!("csub_item_{i}"), id, "free", "active", at))
+            .collect(),
+    );
+    let newer = json!({"type": "subscriptionItem.active", "object": "event", "timestamp": at + 10,
+                       "data": api_subscription_item("csub_item_0", &ids[0], "pro", "active", at + 10)});
+    assert_eq!(h.apply(newer).await, "created", "a webhook before the import");
+    let run = h.sync(&["--page-size=2"]).await;
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(h.count("SubscriptionItem").await, 3);
+    let plans =
+        h.db.query("SELECT \"planSlug\" FROM \"SubscriptionItem\" ORDER BY \"clerkItemId\"", &[]).await.unwrap();
+    let plans: Vec<String> = plans.iter().map(|r| r.get(0)).collect();
+    assert_eq!(plans, ["pro", "free", "free"], "the newer webhook wins over the older import");
+    h.api.lock().unwrap().subscription_items.as_mut().unwrap()[1] =
+        api_subscription_item("csub_item_1", &ids[1], "team", "active", at + 20);
+    std::fs::remove_file(h.dir.join(".clerk-sync-checkpoint.json")).ok();
+    assert!(h.sync(&["--page-size=2"]).await.ok);
+    let team: String =
+        h.db.query_one("SELECT \"planSlug\" FROM \"SubscriptionItem\" WHERE \"clerkItemId\" = 'csub_item_1'", &[])
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(team, "team", "and a newer import wins over an older webhook");
 }

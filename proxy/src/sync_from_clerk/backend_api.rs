@@ -70,12 +70,14 @@ fn path_segment(id: &str) -> String {
     utf8_percent_encode(id, SEGMENT).to_string()
 }
 
-/// A list of the Backend API: users, organizations, or one organization's memberships.
+/// A list of the Backend API: users, organizations, one organization's memberships, or Clerk
+/// Billing's subscription items (the default plan's too).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum List {
     Users,
     Organizations,
     Memberships { organization: String },
+    SubscriptionItems,
 }
 
 impl List {
@@ -84,6 +86,15 @@ impl List {
             List::Users => "/users".into(),
             List::Organizations => "/organizations".into(),
             List::Memberships { organization } => format!("/organizations/{}/memberships", path_segment(organization)),
+            List::SubscriptionItems => "/billing/subscription_items".into(),
+        }
+    }
+
+    /// How a page of it is asked for, after `limit` and `offset`.
+    fn query(&self) -> &'static str {
+        match self {
+            List::SubscriptionItems => "&include_free=true",
+            _ => "&order_by=%2Bcreated_at",
         }
     }
 
@@ -93,6 +104,7 @@ impl List {
             List::Users => "users",
             List::Organizations => "organizations",
             List::Memberships { .. } => "memberships",
+            List::SubscriptionItems => "subscription_items",
         }
     }
 
@@ -182,7 +194,7 @@ impl BackendApi {
 
     /// Objects `offset..offset + limit` of the list, oldest first.
     pub async fn page(&mut self, list: &List, offset: usize, limit: usize) -> Result<Vec<Value>, ApiError> {
-        let path = format!("{}?limit={limit}&offset={offset}&order_by=%2Bcreated_at", list.path());
+        let path = format!("{}?limit={limit}&offset={offset}{}", list.path(), list.query());
         match self.get(&path).await? {
             // The user list is an array; other lists come as {"data": [...], "total_count": n}.
             Some(Value::Array(users)) => Ok(users),

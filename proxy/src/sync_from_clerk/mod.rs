@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 mod backend_api;
 mod listing;
 
-use backend_api::{BackendApi, List};
+use backend_api::{ApiError, BackendApi, List};
 use listing::{Listing, Page};
 
 fn page_size(value: &str) -> Result<usize, String> {
@@ -298,7 +298,16 @@ impl Run {
         let limit = self.args.page_size;
         while !self.checkpoint.listing(list).complete {
             let asked = self.checkpoint.listing(list).next_offset();
-            let page = self.api.page(list, asked, limit).await.map_err(|e| e.to_string())?;
+            let page = match self.api.page(list, asked, limit).await {
+                Ok(page) => page,
+                Err(ApiError::Status { status: 404, .. }) if *list == List::SubscriptionItems => {
+                    self.progress
+                        .say("subscription_items: not listed (Clerk Billing is not enabled for this instance)");
+                    self.checkpoint.lists.remove(&list.key());
+                    return Ok(Listed::NoTable);
+                }
+                Err(error) => return Err(error.to_string()),
+            };
             let ids: Option<Vec<&str>> = page.iter().map(|object| object.get("id").and_then(Value::as_str)).collect();
             let ids = ids.ok_or_else(|| format!("{} page at offset {asked}: an object without an id", list.key()))?;
             let new = match self.checkpoint.listing(list).take(asked, &ids, limit) {
@@ -333,20 +342,20 @@ impl Run {
         Ok(Listed::Complete)
     }
 
-    /// Users, then organizations, then each organization's memberships; whether the database
-    /// has an organizations table.
+    /// Users, then organizations, then each organization's memberships, then subscription items;
+    /// whether the database has an organizations table.
     async fn list_everything(&mut self) -> Result<bool, String> {
         self.list(&List::Users).await?;
-        if self.list(&List::Organizations).await? == Listed::NoTable {
-            return Ok(false);
-        }
-        let organizations: Vec<String> = self.checkpoint.listed("organizations");
-        for organization in organizations {
-            if self.list(&List::Memberships { organization }).await? == Listed::NoTable {
-                break;
+        let organizations = self.list(&List::Organizations).await? != Listed::NoTable;
+        if organizations {
+            for organization in self.checkpoint.listed("organizations") {
+                if self.list(&List::Memberships { organization }).await? == Listed::NoTable {
+                    break;
+                }
             }
         }
-        Ok(true)
+        self.list(&List::SubscriptionItems).await?;
+        Ok(organizations)
     }
 
     fn print_counts(&self) {
