@@ -21,7 +21,7 @@ trap 'stop_pid "$loadgen_pid"; e2e_cleanup' EXIT
 
 fresh_db_with_secret "$DB"
 q -d "$DB" -v keep="$KEEP" <<<"SELECT clerk_sync.set_setting('keep_payloads', :'keep')" >/dev/null
-q -d "$DB" -f "${E2E_ROOT}/tests/fixtures/prisma_organizations.sql" >/dev/null
+q -d "$DB" -f "${E2E_ROOT}/tests/fixtures/prisma_organizations.sql" -f "${E2E_ROOT}/tests/fixtures/prisma_subscription_items.sql" >/dev/null
 start_proxy "$DB" POOL_SIZE=16 RUST_LOG=warn
 
 "$LOADGEN_BIN" chaos "$PROXY_URL" "postgres://${PGUSER}@${PGHOST}:${PGPORT}/${DB}" \

@@ -80,6 +80,8 @@ struct Oracle {
     users: Rows,
     organizations: Rows,
     memberships: Rows,
+    /// Clerk Billing's items: item id → the newest status.
+    subscription_items: Rows,
     deleted_users: usize,
     deleted_organizations: usize,
 }
@@ -158,6 +160,43 @@ fn organization_events(run: &str, users: usize, rng: &mut Rng, events: &mut Vec<
     }
 }
 
+/// A Clerk Billing item of each third user: up to three versions (the free plan, pro, then
+/// canceled), each as a `subscriptionItem.*` event, the newest also inside a
+/// `subscription.updated` (whose items carry no payer of their own).
+fn billing_events(run: &str, users: usize, rng: &mut Rng, events: &mut Vec<Event>, oracle: &mut Oracle) {
+    for u in (0..users).step_by(3) {
+        let user_id = format!("user_chaos{run}u{u:05}");
+        let item_id = format!("csub_item_chaos{run}u{u:05}");
+        let versions = [
+            ("subscriptionItem.active", "free", "active"),
+            ("subscriptionItem.active", "pro", "active"),
+            ("subscriptionItem.canceled", "pro", "canceled"),
+        ];
+        let newest = rng.below(3) as usize;
+        let item = |version: usize, payer: serde_json::Value| {
+            let (_, slug, status) = versions[version];
+            let at = BASE + 10_000 + version as u64 * 60_000;
+            json!({"object": "commerce_subscription_item", "id": item_id, "status": status, "payer": payer,
+                   "plan_id": format!("cplan_{slug}"), "plan": {"id": format!("cplan_{slug}"), "slug": slug},
+                   "subscription_id": format!("csub_chaos{run}u{u:05}"), "is_free_trial": false,
+                   "period_start": at, "period_end": BASE + 2_592_000_000u64, "canceled_at": null,
+                   "created_at": BASE + 10_000, "updated_at": at})
+        };
+        for (version, (kind, _, _)) in versions.iter().enumerate().take(newest + 1) {
+            let body = json!({"data": item(version, json!({"user_id": user_id, "organization_id": ""})),
+                              "object": "event", "timestamp": BASE + 10_000 + version as u64 * 60_000 + 2, "type": kind});
+            events.push(Event { msg_id: format!("msg_chaos{run}u{u:05}b{version}"), body: body.to_string() });
+        }
+        let subscription = json!({
+            "data": {"object": "commerce_subscription", "id": format!("csub_chaos{run}u{u:05}"), "status": "active",
+                     "payer": {"user_id": user_id, "organization_id": ""}, "items": [item(newest, serde_json::Value::Null)]},
+            "object": "event", "timestamp": BASE + 10_000 + newest as u64 * 60_000 + 4, "type": "subscription.updated"
+        });
+        events.push(Event { msg_id: format!("msg_chaos{run}u{u:05}s"), body: subscription.to_string() });
+        oracle.subscription_items.insert(item_id, versions[newest].2.to_owned());
+    }
+}
+
 fn events(run: &str, users: usize, rng: &mut Rng) -> (Vec<Event>, Oracle) {
     let base: u64 = BASE;
     let mut events = Vec::new();
@@ -192,6 +231,7 @@ fn events(run: &str, users: usize, rng: &mut Rng) -> (Vec<Event>, Oracle) {
         }
     }
     organization_events(run, users, rng, &mut events, &mut oracle);
+    billing_events(run, users, rng, &mut events, &mut oracle);
     (events, oracle)
 }
 
@@ -306,6 +346,12 @@ async fn verify_against_oracle(options: &Options, run: &str, events: &[Event], o
             "orgmem_chaos",
             &oracle.memberships,
         ),
+        (
+            "subscription items",
+            "SELECT \"clerkItemId\", status FROM \"SubscriptionItem\" WHERE \"clerkItemId\" LIKE $1",
+            "csub_item_chaos",
+            &oracle.subscription_items,
+        ),
     ];
     let mut problems = Vec::new();
     let mut present = Vec::new();
@@ -342,7 +388,8 @@ async fn verify_against_oracle(options: &Options, run: &str, events: &[Event], o
     }
     println!(
         "oracle: users {} expected, {} present ({} deleted); organizations {} expected, {} present ({} deleted); \
-         memberships {} expected, {} present; {stored} message ids stored once each",
+         memberships {} expected, {} present; subscription items {} expected, {} present; \
+         {stored} message ids stored once each",
         oracle.users.len(),
         present[0],
         oracle.deleted_users,
@@ -351,6 +398,8 @@ async fn verify_against_oracle(options: &Options, run: &str, events: &[Event], o
         oracle.deleted_organizations,
         oracle.memberships.len(),
         present[2],
+        oracle.subscription_items.len(),
+        present[3],
     );
     if problems.is_empty() {
         Ok(())
