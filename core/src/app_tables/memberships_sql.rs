@@ -7,10 +7,8 @@
 //! Clerk id.
 
 use crate::app_tables::ident::quote_ident;
-use crate::app_tables::organizations_sql::{assignments, Holds, Mapped};
-use crate::app_tables::users_sql::{
-    checked, generated_id, table_name, text_expr, unlisted_sql, ColumnInfo, TargetError,
-};
+use crate::app_tables::organizations_sql::{row_assignments, Holds, Mapped};
+use crate::app_tables::users_sql::{checked, table_name, text_expr, unlisted_sql, ColumnInfo, TargetError};
 use crate::settings::{MembershipTarget, OrganizationTarget, References, Target};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,13 +46,8 @@ where
         (&target.created_at, "membership.column.created_at", "$5", Holds::Time),
         (&target.updated_at, "membership.column.updated_at", "$6", Holds::Time),
     ];
-    let (mut set_list, mut columns, mut values) = assignments(&clerk, mapped, &lookup)?;
-    if let Some(id) = &target.id {
-        if let Some(value) = generated_id(id, &lookup(id, "membership.column.id")?, None)? {
-            columns.push(quote_ident(id));
-            values.push(value);
-        }
-    }
+    let (mut set_list, mut columns, mut values) =
+        row_assignments(&clerk, mapped, (&target.id, "membership.column.id"), &lookup)?;
     let organizations_table = table_name(&organizations.schema, &organizations.table);
     let users_table = table_name(&users.schema, &users.table);
     let clerk_org = quote_ident(&organizations.clerk_org_id);

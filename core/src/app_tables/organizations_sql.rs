@@ -71,6 +71,38 @@ fn boolean_expr(column: &str, kind: &ColumnKind, param: &str) -> Result<String, 
     }
 }
 
+/// `assignments`, and a new row's id when `id` (with its setting) is mapped and the column has
+/// no default.
+pub(super) fn row_assignments<L>(
+    clerk: &str,
+    mapped: &Mapped<'_>,
+    id: (&Option<String>, &'static str),
+    lookup: &L,
+) -> Result<Assignments, TargetError>
+where
+    L: Fn(&str, &'static str) -> Result<ColumnInfo, TargetError>,
+{
+    let (set_list, mut columns, mut values) = assignments(clerk, mapped, lookup)?;
+    if let (Some(id), setting) = id {
+        if let Some(value) = generated_id(id, &lookup(id, setting)?, None)? {
+            columns.push(quote_ident(id));
+            values.push(value);
+        }
+    }
+    Ok((set_list, columns, values))
+}
+
+/// Updates the row with Clerk id $1 in place, else inserts it; a row back when it inserted.
+pub(super) fn upsert_sql(table: &str, clerk: &str, (set_list, columns, values): &Assignments) -> String {
+    format!(
+        "WITH updated AS (UPDATE {table} SET {} WHERE {clerk} = $1 RETURNING 1) \
+         INSERT INTO {table} ({}) SELECT {} WHERE NOT EXISTS (SELECT FROM updated) RETURNING 1",
+        set_list.join(", "),
+        columns.join(", "),
+        values.join(", ")
+    )
+}
+
 pub fn organization_statements<F>(target: &OrganizationTarget, column: F) -> Result<OrganizationStatements, TargetError>
 where
     F: Fn(&str) -> Option<ColumnInfo> + 'static,
@@ -87,21 +119,9 @@ where
         (&target.created_at, "organization.column.created_at", "$5", Holds::Time),
         (&target.updated_at, "organization.column.updated_at", "$6", Holds::Time),
     ];
-    let (set_list, mut columns, mut values) = assignments(&clerk, mapped, &lookup)?;
-    if let Some(id) = &target.id {
-        if let Some(value) = generated_id(id, &lookup(id, "organization.column.id")?, None)? {
-            columns.push(quote_ident(id));
-            values.push(value);
-        }
-    }
+    let row = row_assignments(&clerk, mapped, (&target.id, "organization.column.id"), &lookup)?;
     Ok(OrganizationStatements {
-        upsert: format!(
-            "WITH updated AS (UPDATE {table} SET {} WHERE {clerk} = $1 RETURNING 1) \
-             INSERT INTO {table} ({}) SELECT {} WHERE NOT EXISTS (SELECT FROM updated) RETURNING 1",
-            set_list.join(", "),
-            columns.join(", "),
-            values.join(", ")
-        ),
+        upsert: upsert_sql(&table, &clerk, &row),
         delete: format!("DELETE FROM {table} WHERE {clerk} = $1"),
         has_row: format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE {clerk} = $1)"),
         unlisted: unlisted_sql(&table, &clerk, ""),

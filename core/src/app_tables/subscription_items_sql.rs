@@ -7,10 +7,8 @@
 //! (Unix ms, bigint).
 
 use crate::app_tables::ident::quote_ident;
-use crate::app_tables::organizations_sql::{assignments, Holds, Mapped};
-use crate::app_tables::users_sql::{
-    checked, generated_id, table_name, text_expr, time_expr, ColumnInfo, ColumnKind, TargetError,
-};
+use crate::app_tables::organizations_sql::{row_assignments, upsert_sql, Holds, Mapped};
+use crate::app_tables::users_sql::{checked, table_name, text_expr, time_expr, ColumnInfo, ColumnKind, TargetError};
 use crate::settings::SubscriptionItemTarget;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,13 +46,7 @@ where
         (&target.created_at, "subscription_item.column.created_at", "$12", Holds::Time),
         (&target.updated_at, "subscription_item.column.updated_at", "$13", Holds::Time),
     ];
-    let (set_list, mut columns, mut values) = assignments(&clerk, mapped, &lookup)?;
-    if let Some(id) = &target.id {
-        if let Some(value) = generated_id(id, &lookup(id, "subscription_item.column.id")?, None)? {
-            columns.push(quote_ident(id));
-            values.push(value);
-        }
-    }
+    let row = row_assignments(&clerk, mapped, (&target.id, "subscription_item.column.id"), &lookup)?;
     let items_of_payer = match (&target.plan_slug, &target.status, &target.payer_user_id, &target.payer_organization_id)
     {
         (Some(slug), Some(status), user, organization) if user.is_some() || organization.is_some() => {
@@ -76,16 +68,7 @@ where
         }
         _ => None,
     };
-    Ok(SubscriptionItemStatements {
-        upsert: format!(
-            "WITH updated AS (UPDATE {table} SET {} WHERE {clerk} = $1 RETURNING 1) \
-             INSERT INTO {table} ({}) SELECT {} WHERE NOT EXISTS (SELECT FROM updated) RETURNING 1",
-            set_list.join(", "),
-            columns.join(", "),
-            values.join(", ")
-        ),
-        items_of_payer,
-    })
+    Ok(SubscriptionItemStatements { upsert: upsert_sql(&table, &clerk, &row), items_of_payer })
 }
 
 /// A time column read back as Unix milliseconds (bigint): the inverse of `time_expr`, which
